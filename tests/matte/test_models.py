@@ -1,0 +1,70 @@
+import json
+
+import pytest
+
+from matte.errors import ModelError
+from matte.models import load_catalog, parse_manifest
+
+
+def test_committed_manifest_is_valid():
+    cat = load_catalog()
+    assert cat.default in cat.ids()
+    assert {"isnet-medium", "u2netp"} <= set(cat.ids())
+    for m in cat.models:
+        assert len(m.sha256) == 64 and m.bytes > 0 and m.license
+
+
+def test_aliases_and_case():
+    cat = load_catalog()
+    assert cat.get("FAST").id == "u2netp"
+    assert cat.get("isnet").id == "isnet-medium"
+    assert cat.get(None).id == cat.default
+
+
+def test_unknown_model_names_choices():
+    with pytest.raises(ModelError, match="unknown model 'nope'.*u2netp"):
+        load_catalog().get("nope")
+
+
+def _entry(**over):
+    base = json.loads(json.dumps(load_catalog().get("u2netp").__dict__, default=list))
+    e = {
+        "id": "m", "label": "M", "file": "m.onnx", "bytes": 1, "sha256": "0" * 64,
+        "license": "MIT",
+        "input": {"name": "x", "size": [8, 8], "scale": "unit", "mean": [0, 0, 0],
+                  "std": [1, 1, 1]},
+        "output": {"name": None, "range": "unit"},
+    }
+    assert base  # the committed spec serialises
+    e.update(over)
+    return e
+
+
+@pytest.mark.parametrize(
+    "over, msg",
+    [
+        ({"input": {"name": "x", "size": [8], "scale": "unit", "mean": [0, 0, 0],
+                    "std": [1, 1, 1]}}, "input.size"),
+        ({"input": {"name": "x", "size": [8, 8], "scale": "weird", "mean": [0, 0, 0],
+                    "std": [1, 1, 1]}}, "input.scale"),
+        ({"input": {"name": "x", "size": [8, 8], "scale": "unit", "mean": [0, 0, 0],
+                    "std": [1, 0, 1]}}, "non-zero"),
+        ({"output": {"name": None, "range": "percent"}}, "output.range"),
+        ({"sha256": "abc"}, "sha256"),
+        ({"bytes": "big"}, "'bytes'"),
+    ],
+)
+def test_bad_entries_name_the_field(over, msg):
+    with pytest.raises(ModelError, match=msg):
+        parse_manifest({"models": [_entry(**over)]})
+
+
+def test_missing_field_and_duplicates():
+    e = _entry()
+    del e["license"]
+    with pytest.raises(ModelError, match="lacks field 'license'"):
+        parse_manifest({"models": [e]})
+    with pytest.raises(ModelError, match="duplicate"):
+        parse_manifest({"models": [_entry(), _entry()]})
+    with pytest.raises(ModelError, match="unknown model"):
+        parse_manifest({"models": [_entry()], "default": "zzz"})
