@@ -8,6 +8,7 @@
 import * as bridge from "./bridge.js";
 
 const $ = (id) => document.getElementById(id);
+window.matteBridge = bridge; // Python (matte.web) calls run() through this
 const STORAGE_KEY = "matte.model";
 const PY_TIMEOUT_MS = 180_000;
 
@@ -86,8 +87,8 @@ function emit(stage, detail = {}) {
 const pyReady = new Promise((resolve, reject) => {
   if (window.mattePy) resolve(window.mattePy);
   window.addEventListener("matte:py-ready", () => resolve(window.mattePy), { once: true });
-  // PyScript reports Python errors on this event; surface them instead of waiting forever.
-  window.addEventListener("py:error", (e) => reject(new Error(String(e.detail || "Python failed"))));
+  // main.py reports a failed start-up on this event; surface it instead of waiting forever.
+  window.addEventListener("matte:py-failed", (e) => reject(new Error(String(e.detail))));
   setTimeout(() => reject(new Error("Python did not start within 3 minutes.")), PY_TIMEOUT_MS);
 });
 pyReady.then(() => {

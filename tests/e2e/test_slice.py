@@ -1,0 +1,138 @@
+"""Tier 3: the remove-and-download slice in headless Chromium, driven like a person would."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from matte.models import load_catalog
+from matte.pipeline import segment
+from matte.runner import OnnxRunner
+from tests.e2e.conftest import PageDriver
+
+pytestmark = pytest.mark.e2e
+CAT = load_catalog()
+
+
+@pytest.fixture(scope="module")
+def runner():
+    pytest.importorskip("onnxruntime")
+    return OnnxRunner()
+
+
+def _download(page, path):
+    with page.expect_download() as info:
+        page.click("#download")
+    dl = info.value
+    dl.save_as(path)
+    return dl.suggested_filename, path.read_bytes()
+
+
+def _check_result(drv, artifacts, data_dir, runner, model, tag):
+    name, png = _download(drv.page, artifacts / f"{tag}-download.png")
+    assert name == "astronaut-matte.png"
+    out = Image.open(io.BytesIO(png))
+    assert out.mode == "RGBA" and out.size == (512, 512)
+    rgba = np.asarray(out)
+    original = np.asarray(Image.open(data_dir / "astronaut.jpg").convert("RGB"))
+    # straight alpha: the original pixels are kept bit-exact, only alpha is new
+    np.testing.assert_array_equal(rgba[:, :, :3], original)
+    want = segment(original, CAT.get(model), runner)
+    diff = np.abs(rgba[:, :, 3].astype(int) - want.astype(int))
+    report = {"model": model, "mean_abs_diff": float(diff.mean()), "max_abs_diff": int(diff.max()),
+              "timings": drv.page.evaluate("window.matteApp.timings")}
+    (artifacts / f"{tag}-report.json").write_text(json.dumps(report, indent=1))
+    print(f"\n{tag}: browser vs CPython alpha {report}")
+    assert diff.mean() < 1.0, report  # the goal: under 1/255 on average
+    assert (diff > 8).mean() < 0.001, report
+
+
+def test_fast_model_drop_and_download(browser, site, artifacts, data_dir, runner):
+    drv = PageDriver(browser, site.origin)
+    try:
+        drv.open("?model=u2netp")
+        drv.page.wait_for_selector("#dropzone:not([hidden])")
+        drv.page.screenshot(path=artifacts / "slice-empty.png")
+        drv.wait_ready()
+        drv.drop_file(data_dir / "astronaut.jpg")
+        assert drv.wait_done() == "done"
+        drv.page.screenshot(path=artifacts / "slice-u2netp-done.png")
+        assert drv.page.evaluate("window.matteApp.backend") == "wasm"
+        assert drv.page.evaluate("crossOriginIsolated") is False  # like GitHub Pages
+        _check_result(drv, artifacts, data_dir, runner, "u2netp", "slice-u2netp")
+        assert drv.foreign_requests() == []
+        assert all(m == "GET" and body is None for m, _, body in drv.requests), drv.requests
+        assert drv.errors == []
+    finally:
+        drv.close()
+
+
+def test_default_model_isolated(browser, isolated_site, artifacts, data_dir, runner):
+    """The default model (ISNet) end to end, with COOP/COEP so onnxruntime-web uses threads."""
+    drv = PageDriver(browser, isolated_site.origin)
+    try:
+        drv.open()
+        drv.wait_ready(timeout=300_000)
+        assert drv.page.evaluate("crossOriginIsolated") is True
+        assert drv.page.evaluate("window.matteApp.modelId") == CAT.default
+        drv.page.set_input_files("#file", str(data_dir / "astronaut.jpg"))  # the picker path
+        assert drv.wait_done(timeout=400_000) == "done"
+        drv.page.screenshot(path=artifacts / "slice-default-done.png")
+        _check_result(drv, artifacts, data_dir, runner, CAT.default, "slice-default")
+        assert drv.foreign_requests() == []
+    finally:
+        drv.close()
+
+
+def test_non_image_and_bad_files_keep_the_page_usable(browser, site, artifacts, data_dir,
+                                                      tmp_path):
+    drv = PageDriver(browser, site.origin)
+    try:
+        drv.open("?model=u2netp")
+        drv.wait_ready()
+        text = tmp_path / "notes.png"
+        text.write_text("this is not a picture")
+        drv.drop_file(text, mime="image/png")
+        assert drv.wait_done() == "error"
+        msg = drv.page.inner_text("#error-text")
+        assert "not an image" in msg
+        drv.page.screenshot(path=artifacts / "slice-not-an-image.png")
+        # the page still works: a real image goes through afterwards
+        drv.drop_file(data_dir / "chelsea.jpg")
+        assert drv.wait_done() == "done"
+        assert drv.page.is_hidden("#error")
+        # an empty file after a result: clear message, the result stays downloadable
+        empty = tmp_path / "empty.jpg"
+        empty.write_bytes(b"")
+        drv.drop_file(empty)
+        assert drv.wait_done() == "done"
+        assert "empty" in drv.page.inner_text("#error-text")
+        assert drv.page.is_enabled("#download")
+        assert drv.errors == []
+    finally:
+        drv.close()
+
+
+def test_corrupt_model_download_is_reported(browser, site, artifacts):
+    drv = PageDriver(browser, site.origin)
+    try:
+        spec = CAT.get("u2netp")
+
+        def corrupt(route):
+            body = bytearray(route.fetch().body())
+            body[1000:1010] = b"\x00" * 10
+            route.fulfill(status=200, body=bytes(body),
+                          headers={"content-type": "application/octet-stream"})
+
+        drv.page.route(f"**/models/{spec.file}", corrupt)
+        drv.open("?model=u2netp")
+        drv.page.wait_for_function("Boolean(document.body.dataset.error)", timeout=120_000)
+        msg = drv.page.inner_text("#error-text")
+        assert "corrupt" in msg and "build.py" in msg, msg
+        drv.page.screenshot(path=artifacts / "slice-corrupt-model.png")
+    finally:
+        drv.close()
