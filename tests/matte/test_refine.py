@@ -77,7 +77,7 @@ def ref_morph(a: np.ndarray, r: float, dilate: bool) -> np.ndarray:
     """Max/min over {dy^2 + dx^2 <= r^2}, pixels outside the image ignored (per-pixel loops)."""
     h, w = a.shape
     out = np.empty_like(a)
-    n = int(math.floor(r))
+    n = int(math.floor(math.sqrt(r * r + 1e-9)))  # the same tolerance as the test below
     for y in range(h):
         for x in range(w):
             vals = [
