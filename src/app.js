@@ -186,6 +186,7 @@ function ensureSession(id) {
   p.catch((err) => {
     state.sessions.delete(id);
     step("model", "failed", "");
+    status("The model did not load; drop an image or pick another model to try again.");
     showError(`The model could not be loaded: ${err.message || err}`);
   });
   state.sessions.set(id, p);
@@ -205,6 +206,7 @@ async function handleFile(file) {
   notice("");
   state.busy = true;
   const t0 = performance.now();
+  const previousInfo = $("file-info").textContent;
   state.timings.run = { start: t0 };
   $("dropzone").hidden = true;
   $("result").hidden = false;
@@ -223,9 +225,18 @@ async function handleFile(file) {
     step("decode", "active", "");
     const opened = await py.open_image(bytes, file.name || "image");
     if (opened.error) {
+      // The previous image and result (if any) are untouched in Python: show them again.
       step("decode", "failed", "");
+      if (state.hasResult) {
+        $("file-info").textContent = previousInfo;
+        ["decode", "inference", "finish"].forEach((s) => step(s, "done"));
+      } else {
+        $("result").hidden = true;
+        $("dropzone").hidden = false;
+      }
       throw new UserError(opened.error);
     }
+    state.hasResult = false; // Python now holds the new image and no alpha yet
     state.timings.run.decode = opened.ms;
     step("decode", "done", `${opened.width}×${opened.height}`);
     state.fileName = file.name;
@@ -275,6 +286,7 @@ async function handleFile(file) {
   } finally {
     state.busy = false;
     $("busy").hidden = true;
+    $("download").disabled = !state.hasResult;
   }
 }
 

@@ -80,7 +80,8 @@ class PageDriver:
         self.origin = origin
         self.requests: list[tuple[str, str, bytes | None]] = []
         self.errors: list[str] = []
-        self.page.on("request", lambda r: self.requests.append((r.method, r.url, r.post_data_buffer)))
+        self.page.on("request",
+                     lambda r: self.requests.append((r.method, r.url, r.post_data_buffer)))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
 
     def open(self, query: str = "") -> None:
