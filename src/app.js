@@ -6,6 +6,7 @@
 // Python; this file moves only the dropped file's bytes in and the encoded download out.
 
 import * as bridge from "./bridge.js";
+import { createEditor } from "./editor.js";
 
 const $ = (id) => document.getElementById(id);
 window.matteBridge = bridge; // Python (matte.web) calls run() through this
@@ -19,6 +20,7 @@ const state = {
   sessions: new Map(), // model id -> Promise<{backend}>
   busy: false,
   hasResult: false,
+  queue: null,
   fileName: null,
   timings: {},
   t0: performance.now(),
@@ -194,28 +196,109 @@ function ensureSession(id) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The pipeline for one file
+// The queue: every dropped file becomes an item, processed one at a time while the user edits
 
-async function handleFile(file) {
-  if (!file) return;
-  if (state.busy) {
-    notice("Still working on the previous image; this one will have to wait until it is done.");
-    return;
-  }
+let editor = null;
+const queue = []; // {key, file, name, pyId, status, error, el}
+state.queue = queue;
+let queueRunning = false;
+let nextKey = 1;
+
+class UserError extends Error {}
+
+function itemByKey(key) {
+  return queue.find((q) => q.key === key);
+}
+
+function setItemStatus(item, status, text) {
+  item.status = status;
+  if (!item.el) return;
+  item.el.classList.remove("queued", "working", "done", "failed");
+  item.el.classList.add(status);
+  item.el.querySelector(".q-status").textContent = text || {
+    queued: "Waiting", working: "Working…", done: "Done", failed: "Failed" }[status];
+  item.el.title = `${item.name}${item.error ? ` — ${item.error}` : ""}`;
+}
+
+async function makeThumb(item) {
+  const el = document.createElement("button");
+  el.type = "button";
+  el.className = "queue-item queued";
+  const status = document.createElement("span");
+  status.className = "q-status";
+  el.append(status);
+  el.addEventListener("click", () => activate(item));
+  item.el = el;
+  $("queue").append(el);
+  setItemStatus(item, "queued");
+  try { // display only: the browser decodes a small thumbnail, no pixels go to Python
+    const bmp = await createImageBitmap(item.file, { resizeWidth: 152, resizeQuality: "medium" });
+    const c = document.createElement("canvas");
+    c.width = bmp.width;
+    c.height = bmp.height;
+    c.getContext("2d").drawImage(bmp, 0, 0);
+    bmp.close();
+    el.prepend(c);
+  } catch { /* formats the browser cannot preview still get processed by Python */ }
+}
+
+function updateQueueVisibility() {
+  const many = queue.length > 1;
+  $("queue").hidden = !many;
+  $("download-all").hidden = !queue.some((q) => q.status === "done") || !many;
+}
+
+function handleFiles(list) {
+  const files = Array.from(list || []).filter(Boolean);
+  if (!files.length) return;
   clearError();
   notice("");
-  state.busy = true;
-  const t0 = performance.now();
-  const previousInfo = $("file-info").textContent;
-  state.timings.run = { start: t0 };
-  $("dropzone").hidden = true;
-  $("result").hidden = false;
-  $("download").disabled = true;
-  setState("loading");
-  ["decode", "inference", "finish"].forEach((s) => step(s, "", ""));
-  $("file-info").textContent = `${file.name || "pasted image"} · ${mb(file.size)}`;
+  const added = files.map((file) => ({ key: nextKey++, file, name: file.name || "pasted image",
+    pyId: null, status: "queued", error: null, el: null }));
+  queue.push(...added);
+  added.forEach(makeThumb);
+  updateQueueVisibility();
+  if (files.length > 1) notice(`${files.length} images queued. They are processed one after another; you can edit each as soon as it is done.`);
+  // the first new image is shown as soon as it is done, unless the user is busy editing
+  state.showNext = added[0].key;
+  runQueue();
+}
+
+async function runQueue() {
+  if (queueRunning) return;
+  queueRunning = true;
   try {
-    const bytes = new Uint8Array(await file.arrayBuffer());
+    for (;;) {
+      const item = queue.find((q) => q.status === "queued");
+      if (!item) break;
+      await processItem(item);
+      updateQueueVisibility();
+    }
+  } finally {
+    queueRunning = false;
+    state.busy = false;
+    document.body.dataset.busy = "";
+  }
+}
+
+async function processItem(item) {
+  state.busy = true;
+  document.body.dataset.busy = "1";
+  setItemStatus(item, "working");
+  const t0 = performance.now();
+  state.timings.run = { start: t0 };
+  const first = !state.hasResult;
+  if (first) {
+    $("dropzone").hidden = true;
+    $("result").hidden = false;
+    setState("loading");
+    $("busy").hidden = false;
+  }
+  ["decode", "inference", "finish"].forEach((s) => step(s, "", ""));
+  $("progress-panel").open = true;
+  $("file-info").textContent = `${item.name} · ${mb(item.file.size)}`;
+  try {
+    const bytes = new Uint8Array(await item.file.arrayBuffer());
     if (!window.mattePy) {
       step("python", "active", "");
       bar(null);
@@ -223,26 +306,17 @@ async function handleFile(file) {
     }
     const py = await pyReady;
     step("decode", "active", "");
-    const opened = await py.open_image(bytes, file.name || "image");
+    const opened = py.add_image(bytes, item.name);
     if (opened.error) {
-      // The previous image and result (if any) are untouched in Python: show them again.
       step("decode", "failed", "");
-      if (state.hasResult) {
-        $("file-info").textContent = previousInfo;
-        ["decode", "inference", "finish"].forEach((s) => step(s, "done"));
-      } else {
-        $("result").hidden = true;
-        $("dropzone").hidden = false;
-      }
       throw new UserError(opened.error);
     }
-    state.hasResult = false; // Python now holds the new image and no alpha yet
+    item.pyId = opened.id;
+    item.size = [opened.width, opened.height];
     state.timings.run.decode = opened.ms;
     step("decode", "done", `${opened.width}×${opened.height}`);
-    state.fileName = file.name;
     if (opened.notes && opened.notes.length) notice(Array.from(opened.notes).join(" "));
-    py.render_preview($("canvas"));
-    $("busy").hidden = false;
+    if (first) $("busy-text").textContent = "Removing the background…";
 
     step("inference", "active", "");
     const modelId = state.modelId;
@@ -251,63 +325,238 @@ async function handleFile(file) {
     await session;
     bar(null);
     const tInf = performance.now();
-    const timer = setInterval(() => step("inference", undefined, secs(performance.now() - tInf)),
-      250);
-    status(`Removing the background with ${modelInfo(modelId).label}…`);
+    const timer = setInterval(() => step("inference", undefined, secs(performance.now() - tInf)), 250);
+    status(`Removing the background of ${item.name} with ${modelInfo(modelId).label}…`);
     let seg;
     try {
-      seg = await py.segment(modelId);
+      seg = await py.segment(item.pyId, modelId);
     } finally {
       clearInterval(timer);
     }
     if (seg.error) {
       step("inference", "failed", "");
-      throw new UserError(`${seg.error} Your image is still here: try again, or pick the fast model.`);
+      throw new UserError(`${seg.error} Your image is kept: try again, or pick the fast model.`);
     }
-    if (seg.cancelled) return;
     const times = seg.times;
     step("inference", "done", secs(times.inference));
-    step("finish", "active", "");
-    const drawn = py.render_preview($("canvas"));
-    step("finish", "done", secs(times.postprocess + drawn.ms));
-    state.timings.run = { ...state.timings.run, ...Object.fromEntries(Object.entries(times)),
-      draw: drawn.ms, total: performance.now() - t0 };
-    state.hasResult = true;
-    $("download").disabled = false;
+    step("finish", "done", secs(times.postprocess));
+    state.timings.run = { ...state.timings.run, ...times, total: performance.now() - t0 };
+    setItemStatus(item, "done");
     bar(1);
-    setState("done");
+    if (first || state.showNext === item.key) {
+      activate(item);
+    }
+    state.timings.run.total = performance.now() - t0;
     status(`Done in ${secs(performance.now() - t0)} · ${opened.width}×${opened.height}`);
     emit("done", { timings: state.timings.run });
   } catch (err) {
-    setState(state.hasResult ? "done" : "error");
+    item.error = err instanceof UserError ? err.message : `Something went wrong: ${err.message || err}`;
+    setItemStatus(item, "failed");
     bar(0);
-    showError(err instanceof UserError ? err.message : `Something went wrong: ${err.message || err}`);
+    showError(queue.length > 1 ? `${item.name}: ${item.error}` : item.error);
+    if (!state.hasResult) {
+      $("result").hidden = true;
+      $("dropzone").hidden = false;
+      setState("error");
+    }
     status("Ready");
   } finally {
-    state.busy = false;
     $("busy").hidden = true;
-    $("download").disabled = !state.hasResult;
   }
 }
 
-class UserError extends Error {}
+function activate(item) {
+  if (!item || item.status !== "done" || !window.mattePy) return;
+  const info = window.mattePy.activate(item.pyId);
+  if (info.error) {
+    showError(info.error);
+    return;
+  }
+  state.activeKey = item.key;
+  state.fileName = item.name;
+  state.hasResult = true;
+  queue.forEach((q) => q.el && q.el.setAttribute("aria-current", String(q === item)));
+  $("file-info").textContent = `${item.name} · ${info.width}×${info.height}`;
+  $("download").disabled = false;
+  $("copy").disabled = !(navigator.clipboard && window.ClipboardItem);
+  editor.open(info.width, info.height);
+  syncPanels(info);
+  onHistory(info);
+  setState("done");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Editor panels
+
+function onHistory(h) {
+  if (!h) return;
+  $("undo").disabled = !h.can_undo;
+  $("redo").disabled = !h.can_redo;
+  if (h.error) showError(h.error);
+}
+
+function pressed(selector, value, attr) {
+  document.querySelectorAll(selector).forEach((b) => b.setAttribute("aria-pressed", String(b.dataset[attr] === value)));
+}
+
+function syncPanels(info) {
+  pressed("[data-bg]", info.background || "transparent", "bg");
+  updateImgboxBackground();
+}
+
+function updateImgboxBackground() {
+  const kind = document.querySelector("[data-bg][aria-pressed=true]")?.dataset.bg || "transparent";
+  $("imgbox").classList.toggle("checker", kind === "transparent");
+  $("imgbox").style.backgroundColor = kind === "color" ? $("bg-color").value : "";
+}
+
+function wireEditor() {
+  editor = createEditor({
+    py: new Proxy({}, { get: (_, name) => (...args) => window.mattePy[name](...args) }),
+    stage: $("stage"), canvas: $("canvas"), before: $("canvas-before"), imgbox: $("imgbox"),
+    cursor: $("cursor"), handle: $("compare-handle"), onHistory,
+    onStatus: (v) => { $("zoom-label").textContent = `${Math.round(v.zoom * (window.devicePixelRatio || 1) * 100)}%`; },
+  });
+  state.editor = editor;
+  state.brushTimes = editor.brushTimes;
+  document.querySelectorAll("[data-view]").forEach((b) => b.addEventListener("click", () => editor.setMode(b.dataset.view)));
+  document.querySelectorAll("[data-tool]").forEach((b) => b.addEventListener("click", () => editor.setTool(b.dataset.tool)));
+  editor.on((what, value) => {
+    if (what === "mode") pressed("[data-view]", value, "view");
+    if (what === "tool") pressed("[data-tool]", value, "tool");
+    if (what === "size") { $("brush-size").value = value; $("brush-size-out").textContent = value; }
+    if (what === "hardness") { $("brush-hardness").value = Math.round(value * 100); $("brush-hardness-out").textContent = `${Math.round(value * 100)}%`; }
+  });
+  $("undo").addEventListener("click", () => editor.undo());
+  $("redo").addEventListener("click", () => editor.redo());
+  $("zoom-in").addEventListener("click", () => editor.zoomIn());
+  $("zoom-out").addEventListener("click", () => editor.zoomOut());
+  $("zoom-fit").addEventListener("click", () => editor.fit());
+  $("zoom-100").addEventListener("click", () => editor.actualPixels());
+  const slider = (id, fmt, apply) => {
+    const el = $(id);
+    const out = $(`${id}-out`);
+    const update = () => { out.textContent = fmt(Number(el.value)); apply(Number(el.value)); };
+    el.addEventListener("input", update);
+    update();
+  };
+  slider("brush-size", (v) => `${v}`, (v) => editor.setSize(v));
+  slider("brush-hardness", (v) => `${v}%`, (v) => editor.setHardness(v / 100));
+  slider("brush-strength", (v) => `${v}%`, (v) => editor.setStrength(v / 100));
+  $("brush-edge").addEventListener("change", (e) => editor.setEdge(e.target.checked));
+
+  // refine sliders: live preview while dragging, one undo step on release
+  document.querySelectorAll("[data-refine]").forEach((el) => {
+    const out = el.parentElement.querySelector("output");
+    let pending = null;
+    const preview = () => {
+      pending = null;
+      const r = window.mattePy.refine_preview(el.dataset.refine, Number(el.value));
+      if (r && r.error) showError(r.error);
+      editor.render();
+    };
+    el.addEventListener("input", () => {
+      out.textContent = el.value;
+      if (!pending) pending = requestAnimationFrame(preview);
+    });
+    el.addEventListener("change", () => {
+      if (pending) { cancelAnimationFrame(pending); preview(); }
+      onHistory(window.mattePy.refine_commit());
+      el.value = 0;
+      out.textContent = "0";
+      editor.render();
+    });
+  });
+  $("refine-edges").addEventListener("click", () => {
+    window.mattePy.refine_preview("edges", 1);
+    onHistory(window.mattePy.refine_commit());
+    editor.render();
+  });
+  $("reset-mask").addEventListener("click", () => { onHistory(window.mattePy.reset_mask()); editor.render(); });
+  $("decontaminate").addEventListener("change", (e) => { window.mattePy.set_decontaminate(e.target.checked); editor.render(); });
+
+  // background
+  const setBg = (kind) => {
+    if (kind === "image") { $("bg-image").click(); return; }
+    const r = window.mattePy.set_background(kind, $("bg-color").value);
+    if (r && r.error) { showError(r.error); return; }
+    pressed("[data-bg]", kind, "bg");
+    updateImgboxBackground();
+    editor.render();
+  };
+  document.querySelectorAll("[data-bg]").forEach((b) => b.addEventListener("click", () => setBg(b.dataset.bg)));
+  document.querySelectorAll(".swatch[data-color]").forEach((b) => b.addEventListener("click", () => {
+    $("bg-color").value = b.dataset.color;
+    document.querySelectorAll(".swatch").forEach((x) => x.setAttribute("aria-pressed", String(x === b)));
+    setBg("color");
+  }));
+  $("bg-color").addEventListener("input", () => setBg("color"));
+  $("bg-image").addEventListener("change", async (e) => {
+    const f = e.target.files[0];
+    e.target.value = "";
+    if (!f) return;
+    const r = window.mattePy.set_background_image(new Uint8Array(await f.arrayBuffer()), f.name);
+    if (r.error) { showError(r.error); return; }
+    pressed("[data-bg]", "image", "bg");
+    updateImgboxBackground();
+    editor.render();
+  });
+  $("shadow").addEventListener("change", (e) => { window.mattePy.set_shadow(e.target.checked); editor.render(); });
+  const crop = () => window.mattePy.set_crop($("crop").checked, Number($("crop-margin").value));
+  $("crop").addEventListener("change", crop);
+  $("crop-margin").addEventListener("input", () => { $("crop-margin-out").textContent = `${$("crop-margin").value} px`; crop(); });
+
+  // export
+  const fmtLabel = { png: "Download PNG", webp: "Download WebP", jpeg: "Download JPEG", mask: "Download mask" };
+  $("format").addEventListener("change", () => {
+    const f = $("format").value;
+    $("download").textContent = fmtLabel[f];
+    $("quality-row").hidden = !(f === "webp" || f === "jpeg");
+  });
+  $("quality-row").hidden = true;
+  $("quality").addEventListener("input", () => { $("quality-out").textContent = $("quality").value; });
+  $("copy").addEventListener("click", copyToClipboard);
+  $("download-all").addEventListener("click", downloadAll);
+  $("help-button").addEventListener("click", () => toggleHelp(true));
+  $("help-close").addEventListener("click", () => toggleHelp(false));
+  $("help").addEventListener("click", (e) => { if (e.target === $("help")) toggleHelp(false); });
+  window.addEventListener("keydown", (e) => {
+    if (e.key === "?" && !e.ctrlKey && !e.metaKey && e.target.tagName !== "INPUT") { e.preventDefault(); toggleHelp($("help").hidden); }
+    if (e.key === "Escape" && !$("help").hidden) toggleHelp(false);
+  });
+}
+
+function toggleHelp(show) {
+  $("help").hidden = !show;
+  if (show) $("help-close").focus();
+}
+
+function exportOptions() {
+  const f = $("format").value;
+  return { format: f === "mask" ? "png" : f, maskOnly: f === "mask", quality: Number($("quality").value) };
+}
+
+function saveBlob(bytes, name, mime) {
+  const url = URL.createObjectURL(new Blob([bytes], { type: mime }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
 
 async function download() {
   const py = await pyReady;
   $("download").disabled = true;
-  status("Encoding PNG…");
+  const o = exportOptions();
+  status(`Encoding ${o.maskOnly ? "mask" : o.format.toUpperCase()}…`);
+  await new Promise((r) => setTimeout(r, 0)); // let the status paint
   try {
-    const out = py.export_image("png");
+    const out = py.export_image(o.format, o.quality, o.maskOnly);
     if (out.error) throw new UserError(out.error);
-    const blob = new Blob([out.bytes], { type: out.mime });
-    const url = URL.createObjectURL(blob);
-    const a = document.createElement("a");
-    a.href = url;
-    a.download = out.name;
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    saveBlob(out.bytes, out.name, out.mime);
     status(`Saved ${out.name} (${mb(out.bytes.length)}, encoded in ${secs(out.ms)})`);
   } catch (err) {
     showError(`The download failed: ${err.message || err}`);
@@ -316,18 +565,36 @@ async function download() {
   }
 }
 
+async function copyToClipboard() {
+  const py = await pyReady;
+  try {
+    const out = py.export_image("png", 90, false);
+    if (out.error) throw new UserError(out.error);
+    await navigator.clipboard.write([new ClipboardItem({ "image/png": new Blob([out.bytes], { type: "image/png" }) })]);
+    status("Copied the cut-out to the clipboard.");
+  } catch (err) {
+    showError(`Copy failed (${err.message || err}). Use Download instead.`);
+  }
+}
+
+async function downloadAll() {
+  const py = await pyReady;
+  const o = exportOptions();
+  status("Encoding all images…");
+  await new Promise((r) => setTimeout(r, 0));
+  const out = py.export_zip(o.format, o.quality, o.maskOnly);
+  if (out.error) { showError(out.error); return; }
+  saveBlob(out.bytes, out.name, "application/zip");
+  status(`Saved ${out.name} with ${out.count} images.`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Input: drop, pick, paste, sample
-
-function firstImageFile(list) {
-  const files = Array.from(list || []);
-  return files.find((f) => f.type.startsWith("image/")) || files[0] || null;
-}
 
 function wireInput() {
   for (const id of ["file", "file-again"]) {
     $(id).addEventListener("change", (e) => {
-      handleFile(firstImageFile(e.target.files));
+      handleFiles(e.target.files);
       e.target.value = "";
     });
   }
@@ -346,19 +613,19 @@ function wireInput() {
     e.preventDefault();
     depth = 0;
     document.body.classList.remove("dragging");
-    handleFile(firstImageFile(e.dataTransfer && e.dataTransfer.files));
+    handleFiles(e.dataTransfer && e.dataTransfer.files);
   });
   window.addEventListener("paste", (e) => {
-    const items = Array.from((e.clipboardData && e.clipboardData.files) || []);
-    if (items.length) {
+    const files = Array.from((e.clipboardData && e.clipboardData.files) || []);
+    if (files.length) {
       e.preventDefault();
-      handleFile(firstImageFile(items));
+      handleFiles(files);
     }
   });
   $("sample").addEventListener("click", async () => {
     const resp = await fetch("./src/sample.jpg");
     const blob = await resp.blob();
-    handleFile(new File([blob], "astronaut.jpg", { type: "image/jpeg" }));
+    handleFiles([new File([blob], "astronaut.jpg", { type: "image/jpeg" })]);
   });
   $("download").addEventListener("click", download);
   $("error-close").addEventListener("click", clearError);
@@ -394,6 +661,7 @@ function updateLicense() {
 
 async function boot() {
   wireInput();
+  wireEditor();
   status("Starting…");
   step("python", "active", "");
   const [caps, catalog] = await Promise.all([bridge.probe(), loadCatalog()]);

@@ -20,12 +20,14 @@ Ownership: the proxies of the API functions belong to :class:`WebApp`, which des
 
 from __future__ import annotations
 
+import io
 import sys
 import time
+import zipfile
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 if "pyodide" not in sys.modules and sys.platform != "emscripten":  # pragma: no cover
     raise ImportError("matte.web runs only inside Pyodide (the browser)")
@@ -33,14 +35,12 @@ if "pyodide" not in sys.modules and sys.platform != "emscripten":  # pragma: no 
 import js  # noqa: E402  (browser-only import, guarded above)
 from pyodide.ffi import JsProxy, create_proxy, to_js  # noqa: E402
 
-from matte import composite, export  # noqa: E402
 from matte.decode import DEFAULT_MAX_PIXELS, Decoded, decode  # noqa: E402
 from matte.errors import MatteError  # noqa: E402
+from matte.geometry import Rect  # noqa: E402
 from matte.models import Catalog, ModelSpec, parse_manifest  # noqa: E402
 from matte.pipeline import finish, prepare  # noqa: E402
-
-#: Longest side of the on-screen preview, in canvas pixels.
-PREVIEW_MAX_SIDE = 2048
+from matte.session import EditSession, Settings  # noqa: E402
 
 
 def _obj(d: dict[str, Any]) -> Any:
@@ -52,17 +52,6 @@ def _bytes_to_js(data: bytes) -> Any:
     arr = js.Uint8Array.new(len(data))
     arr.assign(data)
     return arr
-
-
-def _preview_rgba(rgb: np.ndarray, alpha: np.ndarray | None, size: tuple[int, int]) -> np.ndarray:
-    """The cut-out (or the opaque original) resized to ``size`` (h, w), premultiplied by Pillow."""
-    a = alpha if alpha is not None else np.full(rgb.shape[:2], 255, dtype=np.uint8)
-    rgba = composite.cutout(rgb, a)
-    if rgba.shape[:2] == size:
-        return rgba
-    img = Image.fromarray(rgba, "RGBA").resize((size[1], size[0]), Image.Resampling.BILINEAR,
-                                               reducing_gap=2.0)
-    return np.asarray(img)
 
 
 class BridgeRunner:
@@ -82,17 +71,34 @@ class BridgeRunner:
         return out
 
 
+@dataclass
+class Item:
+    """One image of the batch: its file bytes (compressed, cheap to keep) and its masks."""
+
+    id: int
+    name: str
+    data: bytes
+    shape: tuple[int, int]
+    alpha: np.ndarray | None = None  # the AI mask
+    edited: np.ndarray | None = None  # the mask as last edited (when not active)
+
+
 class WebApp:
-    """State of one page: the current image, its alpha, and the model catalog."""
+    """State of one page: the batch items, the active editing session and the view."""
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.runner = BridgeRunner(js.window.matteBridge)
-        self.image: Decoded | None = None
-        self.name = "image"
-        self.alpha: np.ndarray | None = None
-        self.model_id: str | None = None
+        self.items: dict[int, Item] = {}
+        self._next_id = 1
+        self.active: Item | None = None
+        self.session: EditSession | None = None
+        self.decoded: tuple[int, Decoded] | None = None  # the one decoded image kept
         self._proxies: list[Any] = []
+        # the view the canvas shows: rect and scale, so strokes can redraw their dirty part
+        self.view: tuple[Rect, float, str] | None = None
+        self.canvas: Any = None
+        self.background: np.ndarray | None = None  # the picture of an 'image' background
 
     # -- plumbing ---------------------------------------------------------------------------
     def _progress(self, stage: str, detail: str = "") -> None:
@@ -103,7 +109,7 @@ class WebApp:
 
     def expose(self) -> None:
         api = js.Object.new()
-        for name in ("open_image", "segment", "render_preview", "export_image", "status"):
+        for name in _API:
             proxy = create_proxy(getattr(self, name))
             self._proxies.append(proxy)
             setattr(api, name, proxy)
@@ -114,18 +120,30 @@ class WebApp:
             proxy.destroy()
         self._proxies.clear()
 
-    # -- API called by the page -------------------------------------------------------------
+    def _decoded(self, item: Item) -> Decoded:
+        """The decoded pixels of ``item``; only one image is kept decoded at a time."""
+        if self.decoded is not None and self.decoded[0] == item.id:
+            return self.decoded[1]
+        dec = decode(item.data, max_pixels=None)
+        self.decoded = (item.id, dec)
+        return dec
+
+    def _history(self) -> Any:
+        s = self.session
+        return _obj({"can_undo": bool(s and s.can_undo), "can_redo": bool(s and s.can_redo)})
+
+    # -- batch ------------------------------------------------------------------------------
     def status(self) -> Any:
         return _obj({
             "python": sys.version.split()[0],
             "numpy": np.__version__,
             "pillow": __import__("PIL").__version__,
-            "has_image": self.image is not None,
-            "has_alpha": self.alpha is not None,
+            "items": len(self.items),
+            "active": self.active.id if self.active else None,
         })
 
-    def open_image(self, data: JsProxy, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Any:
-        """Decode a file; on failure keep the previous image and return ``{error}``."""
+    def add_image(self, data: JsProxy, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Any:
+        """Decode a file and add it to the batch; on failure nothing changes: ``{error}``."""
         self._progress("compute:decode")
         t0 = time.perf_counter()
         try:
@@ -133,22 +151,25 @@ class WebApp:
             decoded = decode(raw, max_pixels=int(max_pixels))
         except MatteError as exc:
             return _obj({"error": str(exc)})
-        self.image = decoded
-        self.name = str(name or "image")
-        self.alpha = None
+        item = Item(id=self._next_id, name=str(name or "image"), data=raw, shape=decoded.shape)
+        self._next_id += 1
+        self.items[item.id] = item
+        if self.active is None or self.session is None:
+            self.decoded = (item.id, decoded)  # keep it: it is likely shown next
         h, w = decoded.shape
-        return _obj({"width": w, "height": h, "format": decoded.format,
+        return _obj({"id": item.id, "width": w, "height": h, "format": decoded.format,
                      "notes": to_js(decoded.notes), "ms": (time.perf_counter() - t0) * 1e3})
 
-    async def segment(self, model_id: str) -> Any:
-        """Run the model on the open image; returns timings per stage, or ``{error}``."""
-        if self.image is None:
-            return _obj({"error": "Open an image first."})
+    async def segment(self, item_id: int, model_id: str) -> Any:
+        """Run the model on one item; returns timings per stage, or ``{error}``."""
+        item = self.items.get(int(item_id))
+        if item is None:
+            return _obj({"error": "That image is no longer open."})
         try:
             spec = self.catalog.get(model_id)
+            image = self._decoded(item)
         except MatteError as exc:
             return _obj({"error": str(exc)})
-        image = self.image
         times: dict[str, float] = {}
         t = time.perf_counter()
         self._progress("compute:preprocess")
@@ -161,50 +182,264 @@ class WebApp:
         except Exception as exc:  # a JS error from the bridge: keep the image, report it
             return _obj({"error": f"Inference failed: {getattr(exc, 'message', exc)}"})
         times["inference"] = (time.perf_counter() - t) * 1e3
-        if self.image is not image:  # a new image arrived while this one was inferring
-            return _obj({"cancelled": True})
         self._progress("compute:postprocess")
         t = time.perf_counter()
+        image = self._decoded(item)  # the user may have switched images during inference
         alpha = finish(output, spec, image.shape)
         if image.alpha is not None:  # a transparent source stays transparent where it was
             np.minimum(alpha, image.alpha, out=alpha)
-        self.alpha = alpha
-        self.model_id = spec.id
+        item.alpha = alpha
+        item.edited = None
         times["postprocess"] = (time.perf_counter() - t) * 1e3
         return _obj({"times": _obj(times)})
 
-    def render_preview(self, canvas: JsProxy, max_side: int = PREVIEW_MAX_SIDE) -> Any:
-        """Draw the cut-out (or the original, before segmentation) at display size."""
-        if self.image is None:
+    def activate(self, item_id: int) -> Any:
+        """Open an item in the editor (the previous one keeps its edited mask)."""
+        item = self.items.get(int(item_id))
+        if item is None or item.alpha is None:
+            return _obj({"error": "That image has not been processed yet."})
+        if self.active is not None and self.session is not None:
+            self.active.edited = self.session.alpha.copy()
+        settings = self.session.settings if self.session is not None else None
+        self.session = None  # free the previous session before decoding the next image
+        try:
+            decoded = self._decoded(item)
+        except MatteError as exc:
+            return _obj({"error": str(exc)})
+        self.session = _session_for(decoded, item, settings, self.background)
+        self.active = item
+        self.view = None
+        h, w = decoded.shape
+        return _obj({"id": item.id, "width": w, "height": h,
+                     "background": self.session.settings.background,
+                     "can_undo": self.session.can_undo, "can_redo": self.session.can_redo})
+
+    # -- drawing ----------------------------------------------------------------------------
+    def _blit(self, canvas: Any, rgba: np.ndarray, x: int = 0, y: int = 0) -> None:
+        h, w = rgba.shape[:2]
+        if h == 0 or w == 0:
+            return
+        buf = js.Uint8ClampedArray.new(rgba.size)
+        buf.assign(np.ascontiguousarray(rgba).reshape(-1))  # copy 1 of 1, display size only
+        canvas.getContext("2d").putImageData(js.ImageData.new(buf, w, h), x, y)
+
+    def render_view(self, canvas: JsProxy, r0: int, c0: int, r1: int, c1: int, scale: float,
+                    mode: str = "result") -> Any:
+        """Render the image rect [r0, r1) x [c0, c1) at ``scale`` into ``canvas`` (resized)."""
+        if self.session is None:
             return _obj({"error": "No image"})
         t = time.perf_counter()
-        h, w = self.image.shape
-        scale = min(1.0, float(max_side) / max(h, w))
-        dh, dw = max(1, round(h * scale)), max(1, round(w * scale))
-        rgba = _preview_rgba(self.image.rgb, self.alpha, (dh, dw))
-        canvas.width, canvas.height = dw, dh
-        buf = js.Uint8ClampedArray.new(rgba.size)
-        buf.assign(rgba.reshape(-1))  # copy 1 of 1, display size only
-        canvas.getContext("2d").putImageData(js.ImageData.new(buf, dw, dh), 0, 0)
-        return _obj({"width": dw, "height": dh, "ms": (time.perf_counter() - t) * 1e3})
+        rect = Rect(int(r0), int(c0), int(r1), int(c1)).clip(self.session.shape)
+        rgba = self.session.render(rect, float(scale), view=str(mode))
+        canvas.width, canvas.height = int(rgba.shape[1]), int(rgba.shape[0])
+        self._blit(canvas, rgba)
+        self.canvas = canvas
+        self.view = (rect, float(scale), str(mode))
+        return _obj({"width": rgba.shape[1], "height": rgba.shape[0],
+                     "ms": (time.perf_counter() - t) * 1e3})
 
-    def export_image(self, fmt: str = "png") -> Any:
-        """Encode the full-resolution result; returns ``{bytes, name, mime}`` or ``{error}``."""
-        if self.image is None or self.alpha is None:
+    def render_before(self, canvas: JsProxy, r0: int, c0: int, r1: int, c1: int,
+                      scale: float) -> Any:
+        """The original photo for the before/after comparison, same rect and scale."""
+        if self.session is None:
+            return _obj({"error": "No image"})
+        rect = Rect(int(r0), int(c0), int(r1), int(c1)).clip(self.session.shape)
+        rgba = self.session.render(rect, float(scale), view="original")
+        canvas.width, canvas.height = int(rgba.shape[1]), int(rgba.shape[0])
+        self._blit(canvas, rgba)
+        return _obj({"width": rgba.shape[1], "height": rgba.shape[0]})
+
+    def _redraw(self, dirty: Rect | None, *, settled: bool = False) -> None:
+        """Redraw only the part of the current view that ``dirty`` (image px) changed.
+
+        While painting, the mask change is drawn at once; when a step settles (stroke end,
+        undo, redo) the reach of the shadow and decontamination is redrawn too.
+        """
+        if dirty is None or dirty.empty or self.view is None or self.canvas is None:
+            return
+        rect, scale, mode = self.view
+        if settled and mode == "result":
+            dirty = self.session.affected_rect(dirty)
+        window = self.session.output_window(dirty, rect, scale)
+        if window.empty:
+            return
+        rgba = self.session.render(rect, scale, view=mode, window=window)
+        self._blit(self.canvas, rgba, window.c0, window.r0)
+
+    # -- editing ----------------------------------------------------------------------------
+    def stroke_begin(self, r: float, c: float, mode: str, radius: float, hardness: float,
+                     strength: float, pressure: float = 1.0, edge: bool = False) -> Any:
+        if self.session is None:
+            return self._history()
+        dirty = self.session.stroke_begin(float(r), float(c), mode=str(mode),
+                                          radius=float(radius), hardness=float(hardness),
+                                          strength=float(strength), pressure=float(pressure),
+                                          edge_aware=bool(edge))
+        self._redraw(dirty)
+        return self._history()
+
+    def stroke_move(self, points: JsProxy) -> None:
+        """``points``: Float32Array of (row, col, pressure) triples (copied once)."""
+        if self.session is None:
+            return
+        flat = np.empty(int(points.length), dtype=np.float32)
+        points.assign_to(flat)
+        pts = flat.reshape(-1, 3).tolist()
+        self._redraw(self.session.stroke_extend(pts))
+
+    def stroke_end(self) -> Any:
+        if self.session is not None:
+            self._redraw(self.session.stroke_end(), settled=True)
+        return self._history()
+
+    def undo(self) -> Any:
+        if self.session is not None:
+            self._redraw(self.session.undo(), settled=True)
+        return self._history()
+
+    def redo(self) -> Any:
+        if self.session is not None:
+            self._redraw(self.session.redo(), settled=True)
+        return self._history()
+
+    def refine_preview(self, op: str, value: float) -> Any:
+        if self.session is None:
+            return self._history()
+        try:
+            self.session.refine_preview(str(op), **_REFINE_PARAMS[str(op)](float(value)))
+        except (ValueError, KeyError) as exc:
+            return _obj({"error": str(exc)})
+        return self._history()
+
+    def refine_commit(self) -> Any:
+        if self.session is not None:
+            self.session.refine_commit()
+        return self._history()
+
+    def refine_cancel(self) -> Any:
+        if self.session is not None:
+            self.session.refine_cancel()
+        return self._history()
+
+    def reset_mask(self) -> Any:
+        if self.session is not None:
+            self.session.reset_mask()
+        return self._history()
+
+    def set_background(self, kind: str, color: str = "#ffffff") -> Any:
+        if self.session is None:
+            return self._history()
+        try:
+            self.session.set_background(str(kind), color=str(color))
+        except ValueError as exc:
+            return _obj({"error": str(exc)})
+        return self._history()
+
+    def set_background_image(self, data: JsProxy, name: str = "") -> Any:
+        if self.session is None:
+            return _obj({"error": "Open an image first."})
+        try:
+            bg = decode(data.to_bytes())
+            self.session.set_background("image", image=bg.rgb)
+            self.background = bg.rgb
+        except MatteError as exc:
+            return _obj({"error": f"The background image could not be used: {exc}"})
+        return self._history()
+
+    def set_shadow(self, on: bool) -> None:
+        if self.session is not None:
+            self.session.set_shadow(bool(on))
+
+    def set_crop(self, on: bool, margin: float = 40) -> None:
+        if self.session is not None:
+            self.session.set_crop(bool(on), margin=int(round(float(margin))))
+
+    def set_decontaminate(self, on: bool) -> None:
+        if self.session is not None:
+            self.session.set_decontaminate(bool(on))
+
+    # -- export -----------------------------------------------------------------------------
+    def export_image(self, fmt: str = "png", quality: int = 90, mask_only: bool = False) -> Any:
+        """Encode the active image at full resolution: ``{bytes, name, mime, ms}``."""
+        if self.session is None:
             return _obj({"error": "Nothing to export yet."})
         self._progress("compute:export")
         t = time.perf_counter()
         try:
-            rgba = composite.cutout(self.image.rgb, self.alpha)
-            data = export.encode(rgba, format=fmt, icc_profile=self.image.icc_profile)
+            data, name, mime = self.session.export(format=str(fmt), quality=int(quality),
+                                                   mask_only=bool(mask_only))
         except (MatteError, ValueError) as exc:
             return _obj({"error": str(exc)})
-        return _obj({
-            "bytes": _bytes_to_js(data),
-            "name": export.output_name(self.name, format=fmt),
-            "mime": export.mime_type(fmt),
-            "ms": (time.perf_counter() - t) * 1e3,
-        })
+        return _obj({"bytes": _bytes_to_js(data), "name": name, "mime": mime,
+                     "ms": (time.perf_counter() - t) * 1e3})
+
+    def export_zip(self, fmt: str = "png", quality: int = 90, mask_only: bool = False) -> Any:
+        """Every processed image, encoded, in one zip: ``{bytes, name, count}``."""
+        if self.active is not None and self.session is not None:
+            self.active.edited = self.session.alpha.copy()
+        buf = io.BytesIO()
+        names: set[str] = set()
+        count = 0
+        with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+            for item in self.items.values():
+                if item.alpha is None:
+                    continue
+                try:
+                    dec = self._decoded(item)
+                    settings = self.session.settings if self.session else None
+                    sess = _session_for(dec, item, settings, self.background)
+                    data, name, _ = sess.export(format=str(fmt), quality=int(quality),
+                                                mask_only=bool(mask_only))
+                except (MatteError, ValueError) as exc:
+                    return _obj({"error": f"{item.name}: {exc}"})
+                stem, dot, ext = name.rpartition(".")
+                unique, n = name, 2
+                while unique in names:
+                    unique, n = f"{stem}-{n}{dot}{ext}", n + 1
+                names.add(unique)
+                zf.writestr(unique, data)
+                count += 1
+        if self.active is not None:
+            self._decoded(self.active)  # keep the active image decoded
+        return _obj({"bytes": _bytes_to_js(buf.getvalue()), "name": "matte-images.zip",
+                     "count": count})
+
+
+def _session_for(decoded: Decoded, item: Item, settings: Settings | None,
+                 background: np.ndarray | None) -> EditSession:
+    """An editing session for ``item``, with its edited mask and the page's output settings
+    (``background``: the picture of an 'image' background, which Settings does not hold)."""
+    # 48 MiB of history keeps a 12 MP session under 4x the image's RGBA size even when full
+    sess = EditSession(decoded, item.alpha, name=item.name, history_budget=48 * 2**20)
+    if item.edited is not None:
+        sess.load_mask(item.edited)
+    if settings is not None:
+        if settings.background == "image" and background is not None:
+            sess.set_background("image", image=background)
+        elif settings.background != "image":
+            sess.set_background(settings.background, color=settings.color, blur=settings.blur)
+        sess.set_shadow(settings.shadow)
+        sess.set_crop(settings.crop, margin=settings.crop_margin)
+        sess.set_decontaminate(settings.decontaminate)
+    return sess
+
+
+_API = (
+    "status", "add_image", "segment", "activate", "render_view", "render_before",
+    "stroke_begin", "stroke_move", "stroke_end", "undo", "redo", "refine_preview",
+    "refine_commit", "refine_cancel", "reset_mask", "set_background", "set_background_image",
+    "set_shadow", "set_crop", "set_decontaminate", "export_image", "export_zip",
+)
+
+#: Slider value -> keyword arguments of each refine operation.
+_REFINE_PARAMS = {
+    "feather": lambda v: {"radius": v},
+    "grow": lambda v: {"radius": v},
+    "smooth": lambda v: {"radius": v},
+    "islands": lambda v: {"min_area": int(v)},
+    "holes": lambda v: {"max_area": int(v)},
+    "edges": lambda v: {},
+}
 
 
 async def boot(manifest_url: str = "./models/models.json") -> WebApp:

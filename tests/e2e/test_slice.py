@@ -48,8 +48,11 @@ def _check_result(drv, artifacts, source, runner, model, tag):
     assert out.mode == "RGBA" and out.size == (512, 512)
     rgba = np.asarray(out)
     original = np.asarray(Image.open(source).convert("RGB"))
-    # straight alpha: the original pixels are kept bit-exact, only alpha is new
-    np.testing.assert_array_equal(rgba[:, :, :3], original)
+    # straight alpha: the original pixels are kept bit-exact wherever anything shows; fully
+    # transparent pixels are cleared so the removed background does not survive in the file
+    shown = rgba[:, :, 3] > 0
+    np.testing.assert_array_equal(rgba[:, :, :3][shown], original[shown])
+    assert (rgba[~shown] == 0).all()
     want = segment(original, CAT.get(model), runner)
     diff = np.abs(rgba[:, :, 3].astype(int) - want.astype(int))
     report = {"model": model, "mean_abs_diff": float(diff.mean()), "max_abs_diff": int(diff.max()),
