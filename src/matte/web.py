@@ -134,12 +134,20 @@ class WebApp:
 
     # -- batch ------------------------------------------------------------------------------
     def status(self) -> Any:
+        """Versions and memory, for the page's diagnostics and the benchmarks."""
+        import pyodide_js  # the Pyodide API object; HEAP8 is the whole wasm linear memory
+
+        kept = sum(len(i.data) + (i.alpha.nbytes if i.alpha is not None else 0)
+                   + (i.edited.nbytes if i.edited is not None else 0) for i in self.items.values())
         return _obj({
             "python": sys.version.split()[0],
             "numpy": np.__version__,
             "pillow": __import__("PIL").__version__,
             "items": len(self.items),
             "active": self.active.id if self.active else None,
+            "wasm_heap": int(pyodide_js._module.HEAP8.length),
+            "session_bytes": int(self.session.nbytes) if self.session else 0,
+            "items_bytes": int(kept),
         })
 
     def add_image(self, data: JsProxy, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Any:
