@@ -434,7 +434,21 @@ def report_sizes(assets: dict) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def content_security_policy(root: Path = SITE) -> str | None:
+    """The CSP of the page's <meta http-equiv> tag: the serve command repeats it as a header."""
+    import re
+
+    try:
+        html = (root / "index.html").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    m = re.search(r'http-equiv="Content-Security-Policy"\s+content="([^"]+)"', html)
+    return m.group(1) if m else None
+
+
 def make_handler(root: Path, *, isolate: bool):
+    csp = content_security_policy(root)
+
     class Handler(http.server.SimpleHTTPRequestHandler):
         extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME}
 
@@ -447,6 +461,10 @@ def make_handler(root: Path, *, isolate: bool):
                 self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
                 self.send_header("Cross-Origin-Resource-Policy", "same-origin")
             self.send_header("Cache-Control", "no-cache")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Referrer-Policy", "no-referrer")
+            if csp:
+                self.send_header("Content-Security-Policy", csp)
             super().end_headers()
 
         def guess_type(self, path):  # noqa: ANN001 - signature of the base class

@@ -100,6 +100,10 @@ def test_serve_sets_mime_types_and_isolation():
             assert r.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
         with urllib.request.urlopen(base + "/vendor/ort/ort-wasm-simd-threaded.wasm") as r:
             assert r.headers["Content-Type"] == "application/wasm"
+        with urllib.request.urlopen(base + "/") as r:
+            csp = r.headers["Content-Security-Policy"]
+            assert csp == build.content_security_policy(site)
+            assert "connect-src 'self'" in csp and "default-src 'self'" in csp
     finally:
         server.shutdown()
         server.server_close()

@@ -148,3 +148,27 @@ def test_corrupt_model_download_is_reported(browser, site, artifacts):
         drv.page.screenshot(path=artifacts / "slice-corrupt-model.png")
     finally:
         drv.close()
+
+
+def test_csp_blocks_uploads_to_other_origins(browser, site):
+    """Even code running in the page cannot send data elsewhere: connect-src is 'self'."""
+    drv = PageDriver(browser, site.origin)
+    try:
+        drv.open("?model=u2netp")
+        drv.page.wait_for_selector("#dropzone:not([hidden])")
+        outcome = drv.page.evaluate("""async () => {
+            const seen = [];
+            document.addEventListener('securitypolicyviolation',
+                                      (e) => seen.push(e.violatedDirective));
+            let failed = false;
+            try {
+                await fetch('http://127.0.0.2:9/upload', {method: 'POST', body: 'pixels'});
+            } catch (err) { failed = true; }
+            await new Promise((r) => setTimeout(r, 100));
+            return {failed, seen};
+        }""")
+        assert outcome["failed"] is True
+        assert "connect-src" in outcome["seen"]
+        assert not [u for u in drv.foreign_requests() if "127.0.0.2" in u]
+    finally:
+        drv.close()
