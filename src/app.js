@@ -342,6 +342,7 @@ async function processItem(item) {
     step("finish", "done", secs(times.postprocess));
     state.timings.run = { ...state.timings.run, ...times, total: performance.now() - t0 };
     setItemStatus(item, "done");
+    state.unsaved = true;
     bar(1);
     if (first || state.showNext === item.key) {
       activate(item);
@@ -390,6 +391,7 @@ function activate(item) {
 
 function onHistory(h) {
   if (!h) return;
+  if (h.can_undo) state.unsaved = true;
   $("undo").disabled = !h.can_undo;
   $("redo").disabled = !h.can_redo;
   if (h.error) showError(h.error);
@@ -557,6 +559,7 @@ async function download() {
     const out = py.export_image(o.format, o.quality, o.maskOnly);
     if (out.error) throw new UserError(out.error);
     saveBlob(out.bytes, out.name, out.mime);
+    state.unsaved = false;
     status(`Saved ${out.name} (${mb(out.bytes.length)}, encoded in ${secs(out.ms)})`);
   } catch (err) {
     showError(`The download failed: ${err.message || err}`);
@@ -585,6 +588,7 @@ async function downloadAll() {
   const out = py.export_zip(o.format, o.quality, o.maskOnly);
   if (out.error) { showError(out.error); return; }
   saveBlob(out.bytes, out.name, "application/zip");
+  state.unsaved = false;
   status(`Saved ${out.name} with ${out.count} images.`);
 }
 
@@ -592,6 +596,13 @@ async function downloadAll() {
 // Input: drop, pick, paste, sample
 
 function wireInput() {
+  // Edited or processed images that were not downloaded: ask before the tab closes.
+  window.addEventListener("beforeunload", (e) => {
+    if (state.unsaved || state.busy) {
+      e.preventDefault();
+      e.returnValue = "";
+    }
+  });
   for (const id of ["file", "file-again"]) {
     $(id).addEventListener("change", (e) => {
       handleFiles(e.target.files);

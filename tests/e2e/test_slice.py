@@ -172,3 +172,31 @@ def test_csp_blocks_uploads_to_other_origins(browser, site):
         assert not [u for u in drv.foreign_requests() if "127.0.0.2" in u]
     finally:
         drv.close()
+
+
+def test_closing_with_an_undownloaded_result_asks_first(browser, site, astronaut_png):
+    drv = PageDriver(browser, site.origin)
+    try:
+        drv.open("?model=u2netp")
+        drv.wait_ready()
+        drv.drop_file(astronaut_png, mime="image/png")
+        assert drv.wait_done() == "done"
+        dialogs = []
+
+        def on_dialog(d):
+            dialogs.append(d.type)
+            d.dismiss()  # stay on the page
+
+        drv.page.on("dialog", on_dialog)
+        drv.page.close(run_before_unload=True)
+        drv.page.wait_for_timeout(500)
+        assert dialogs == ["beforeunload"]
+        assert not drv.page.is_closed()
+        ask = ("(() => { const e = new Event('beforeunload', {cancelable: true});"
+               " window.dispatchEvent(e); return e.defaultPrevented; })()")
+        assert drv.page.evaluate(ask) is True
+        with drv.page.expect_download():
+            drv.page.click("#download")
+        assert drv.page.evaluate(ask) is False  # downloaded: nothing to lose, no question
+    finally:
+        drv.close()
