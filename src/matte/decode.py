@@ -81,7 +81,7 @@ def _open(data: bytes, *, max_pixels: int | None) -> Image.Image:
         raise DecodeError("The file is empty (0 bytes).")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore")  # bombs get our own limit; damage raises
             old = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = None  # we apply our own limit below, with a clearer message
             try:
@@ -176,7 +176,9 @@ def decode(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decod
             img.seek(0)
         src_mode = img.mode
         icc = img.info.get("icc_profile") or None
-        img.load()
+        with warnings.catch_warnings():  # damaged files raise below; their warnings are noise
+            warnings.simplefilter("ignore")
+            img.load()
         img = ImageOps.exif_transpose(img) or img
         rgb, alpha = _to_uint8_array(img)
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
