@@ -40,7 +40,9 @@ def resize_rgb(rgb: np.ndarray, size: tuple[int, int], *, resample: str = "bilin
     h, w = size
     if (rgb.shape[0], rgb.shape[1]) == (h, w):
         return rgb
-    img = Image.fromarray(rgb, "RGB")
+    # frombuffer shares the array's memory (fromarray would copy 36 MB for a 12 MP photo)
+    src = np.ascontiguousarray(rgb)
+    img = Image.frombuffer("RGB", (src.shape[1], src.shape[0]), src, "raw", "RGB", 0, 1)
     # reducing_gap lets Pillow shrink by an integer factor with a box filter first, which is
     # several times faster on 12 MP inputs and within 1 level of the exact filter.
     out = img.resize((w, h), _FILTERS[resample], reducing_gap=3.0)
