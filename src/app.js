@@ -7,6 +7,7 @@
 
 import * as bridge from "./bridge.js";
 import { createEditor } from "./editor.js";
+import * as store from "./store.js";
 
 const $ = (id) => document.getElementById(id);
 window.matteBridge = bridge; // Python (matte.web) calls run() through this
@@ -384,6 +385,74 @@ function activate(item) {
   syncPanels(info);
   onHistory(info);
   setState("done");
+  scheduleAutosave();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Autosave: after each change (debounced) the open image, its masks and settings go to IndexedDB
+
+let autosaveTimer = null;
+
+function scheduleAutosave() {
+  clearTimeout(autosaveTimer);
+  autosaveTimer = setTimeout(autosave, 1200);
+}
+
+async function autosave() {
+  if (!window.mattePy || !state.hasResult) return;
+  const snap = window.mattePy.snapshot();
+  if (snap.empty) return;
+  try {
+    await store.save({ name: snap.name, file: snap.file, ai: snap.ai, mask: snap.mask,
+      settings: snap.settings, width: snap.width, height: snap.height, saved: Date.now() });
+    document.body.dataset.autosaved = String(Date.now());
+  } catch (err) {
+    notice(`Autosave is off: this browser refused to store the session (${err && err.name || err}). `
+      + "Editing still works; download your result before closing the tab.");
+  }
+}
+
+async function restoreSaved() {
+  let saved = null;
+  try {
+    saved = await store.load();
+  } catch {
+    return; // storage unavailable (private mode): nothing to restore
+  }
+  if (!saved || !saved.file) return;
+  const py = await pyReady;
+  if (state.hasResult || state.busy) return; // the user already started something new
+  const info = py.restore(saved.file, saved.name, saved.ai, saved.mask, saved.settings);
+  if (info.error) {
+    notice(info.error);
+    await store.clear().catch(() => {});
+    return;
+  }
+  const item = { key: nextKey++, file: new File([saved.file], saved.name), name: saved.name,
+    pyId: info.id, status: "done", error: null, el: null };
+  queue.push(item);
+  await makeThumb(item);
+  setItemStatus(item, "done");
+  $("dropzone").hidden = true;
+  $("result").hidden = false;
+  ["decode", "inference", "finish"].forEach((s) => step(s, "done", ""));
+  activate(item);
+  state.unsaved = false;
+  const el = $("notice");
+  el.textContent = `Restored your last session (${saved.name}, saved ${new Date(saved.saved).toLocaleString()}). `;
+  const discard = document.createElement("button");
+  discard.type = "button";
+  discard.className = "button small";
+  discard.id = "discard-restore";
+  discard.textContent = "Discard it";
+  discard.addEventListener("click", async () => {
+    await store.clear().catch(() => {});
+    state.unsaved = false;
+    location.reload();
+  });
+  el.append(discard);
+  el.hidden = false;
+  document.body.dataset.restored = "1";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -392,6 +461,7 @@ function activate(item) {
 function onHistory(h) {
   if (!h) return;
   if (h.can_undo) state.unsaved = true;
+  scheduleAutosave();
   $("undo").disabled = !h.can_undo;
   $("redo").disabled = !h.can_redo;
   if (h.error) showError(h.error);
@@ -403,6 +473,9 @@ function pressed(selector, value, attr) {
 
 function syncPanels(info) {
   pressed("[data-bg]", info.background || "transparent", "bg");
+  $("shadow").checked = Boolean(info.shadow);
+  $("crop").checked = Boolean(info.crop);
+  $("decontaminate").checked = Boolean(info.decontaminate);
   updateImgboxBackground();
 }
 
@@ -485,6 +558,7 @@ function wireEditor() {
     pressed("[data-bg]", kind, "bg");
     updateImgboxBackground();
     editor.render();
+    scheduleAutosave();
   };
   document.querySelectorAll("[data-bg]").forEach((b) => b.addEventListener("click", () => setBg(b.dataset.bg)));
   document.querySelectorAll(".swatch[data-color]").forEach((b) => b.addEventListener("click", () => {
@@ -503,6 +577,7 @@ function wireEditor() {
     updateImgboxBackground();
     editor.render();
   });
+  document.querySelector(".side").addEventListener("change", scheduleAutosave);
   $("shadow").addEventListener("change", (e) => { window.mattePy.set_shadow(e.target.checked); editor.render(); });
   const crop = () => window.mattePy.set_crop($("crop").checked, Number($("crop-margin").value));
   $("crop").addEventListener("change", crop);
@@ -686,6 +761,7 @@ async function boot() {
   $("backend").textContent = bridge.backendLabel(caps.webgpu ? "webgpu" : "wasm", caps);
   emit("probe", { caps });
   ensureSession(state.modelId); // in parallel with Python start-up
+  restoreSaved(); // a session autosaved before a reload or a crash comes back
   setState("ready-shell");
   status("Loading the model and Python in the background. You can drop an image now.");
   Promise.allSettled([pyReady, state.sessions.get(state.modelId)]).then((r) => {

@@ -21,9 +21,11 @@ Ownership: the proxies of the API functions belong to :class:`WebApp`, which des
 from __future__ import annotations
 
 import io
+import json
 import sys
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,7 +195,7 @@ class WebApp:
         self._progress("compute:postprocess")
         t = time.perf_counter()
         image = self._decoded(item)  # the user may have switched images during inference
-        alpha = finish(output, spec, image.shape)
+        alpha = finish(output, spec, image.rgb)
         if image.alpha is not None:  # a transparent source stays transparent where it was
             np.minimum(alpha, image.alpha, out=alpha)
         item.alpha = alpha
@@ -217,10 +219,16 @@ class WebApp:
         self.session = _session_for(decoded, item, settings, self.background)
         self.active = item
         self.view = None
-        h, w = decoded.shape
-        return _obj({"id": item.id, "width": w, "height": h,
-                     "background": self.session.settings.background,
-                     "can_undo": self.session.can_undo, "can_redo": self.session.can_redo})
+        return self._active_info()
+
+    def _active_info(self) -> Any:
+        item, sess = self.active, self.session
+        h, w = sess.shape
+        st = sess.settings
+        return _obj({"id": item.id, "width": w, "height": h, "name": item.name,
+                     "background": st.background, "shadow": st.shadow, "crop": st.crop,
+                     "decontaminate": st.decontaminate,
+                     "can_undo": sess.can_undo, "can_redo": sess.can_redo})
 
     # -- drawing ----------------------------------------------------------------------------
     def _blit(self, canvas: Any, rgba: np.ndarray, x: int = 0, y: int = 0) -> None:
@@ -366,6 +374,57 @@ class WebApp:
         if self.session is not None:
             self.session.set_decontaminate(bool(on))
 
+    # -- autosave ---------------------------------------------------------------------------
+    def snapshot(self) -> Any:
+        """The open image's state for autosave: file bytes, AI and edited masks (zlib-compressed,
+        each a copy into JS) and the settings; ``{empty: true}`` when nothing is open."""
+        if self.active is None or self.session is None:
+            return _obj({"empty": True})
+        s, item = self.session, self.active
+        st = s.settings
+        settings = {"background": st.background if st.background != "image" else "transparent",
+                    "color": list(st.color), "blur": st.blur, "shadow": st.shadow,
+                    "crop": st.crop, "crop_margin": st.crop_margin,
+                    "decontaminate": st.decontaminate}
+        h, w = s.shape
+        return _obj({
+            "name": item.name, "width": w, "height": h,
+            "file": _bytes_to_js(item.data),
+            "ai": _bytes_to_js(zlib.compress(s.ai_alpha.tobytes(), 1)),
+            "mask": _bytes_to_js(zlib.compress(np.ascontiguousarray(s.alpha).tobytes(), 1)),
+            "settings": json.dumps(settings),
+        })
+
+    def restore(self, file: JsProxy, name: str, ai: JsProxy, mask: JsProxy,
+                settings: str) -> Any:
+        """Re-open an autosaved image with its masks and settings; ``{error}`` if unusable."""
+        try:
+            raw = file.to_bytes()
+            decoded = decode(raw, max_pixels=None)
+            h, w = decoded.shape
+            ai_alpha = np.frombuffer(zlib.decompress(ai.to_bytes()), np.uint8).reshape(h, w)
+            edited = np.frombuffer(zlib.decompress(mask.to_bytes()), np.uint8).reshape(h, w)
+            conf = json.loads(str(settings))
+        except (MatteError, ValueError, zlib.error) as exc:
+            return _obj({"error": f"The saved session could not be restored ({exc})."})
+        item = Item(id=self._next_id, name=str(name), data=raw, shape=(h, w),
+                    alpha=ai_alpha.copy(), edited=edited.copy())
+        self._next_id += 1
+        self.items[item.id] = item
+        self.decoded = (item.id, decoded)
+        info = self.activate(item.id)
+        if self.session is not None:
+            try:
+                self.session.set_background(conf["background"], color=tuple(conf["color"]),
+                                            blur=conf["blur"])
+                self.session.set_shadow(bool(conf["shadow"]))
+                self.session.set_crop(bool(conf["crop"]), margin=conf["crop_margin"])
+                self.session.set_decontaminate(bool(conf["decontaminate"]))
+            except (KeyError, TypeError, ValueError):
+                pass  # settings from an older version: keep the defaults
+            return self._active_info()
+        return info
+
     # -- export -----------------------------------------------------------------------------
     def export_image(self, fmt: str = "png", quality: int = 90, mask_only: bool = False) -> Any:
         """Encode the active image at full resolution: ``{bytes, name, mime, ms}``."""
@@ -436,7 +495,8 @@ _API = (
     "status", "add_image", "segment", "activate", "render_view", "render_before",
     "stroke_begin", "stroke_move", "stroke_end", "undo", "redo", "refine_preview",
     "refine_commit", "refine_cancel", "reset_mask", "set_background", "set_background_image",
-    "set_shadow", "set_crop", "set_decontaminate", "export_image", "export_zip",
+    "set_shadow", "set_crop", "set_decontaminate", "export_image", "export_zip", "snapshot",
+    "restore",
 )
 
 #: Slider value -> keyword arguments of each refine operation.

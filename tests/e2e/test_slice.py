@@ -200,3 +200,44 @@ def test_closing_with_an_undownloaded_result_asks_first(browser, site, astronaut
         assert drv.page.evaluate(ask) is False  # downloaded: nothing to lose, no question
     finally:
         drv.close()
+
+
+def test_autosave_restores_edits_after_reload(browser, site, astronaut_png, tmp_path):
+    drv = PageDriver(browser, site.origin)
+    try:
+        drv.open("?model=u2netp")
+        drv.wait_ready()
+        drv.drop_file(astronaut_png, mime="image/png")
+        assert drv.wait_done() == "done"
+        page = drv.page
+        # erase a band across the subject with the mouse
+        v = page.evaluate("(() => { const v = window.matteApp.editor.view; const b = document."
+                          "querySelector('#stage').getBoundingClientRect(); return [v.zoom, v.ox,"
+                          " v.oy, b.left, b.top]; })()")
+        z, ox, oy, bx, by = v
+        page.keyboard.press("e")
+        page.mouse.move(bx + (100 - ox) * z, by + (400 - oy) * z)
+        page.mouse.down()
+        page.mouse.move(bx + (300 - ox) * z, by + (400 - oy) * z, steps=8)
+        page.mouse.up()
+        page.wait_for_function("Boolean(document.body.dataset.autosaved)", timeout=20_000)
+        with page.expect_download() as info:
+            page.click("#download")
+        edited = np.asarray(Image.open(info.value.path()))[:, :, 3]
+        assert edited[395:405, 120:280].max() < 60
+
+        page.reload()
+        page.wait_for_function("document.body.dataset.restored === '1'", timeout=120_000)
+        assert "Restored your last session" in page.inner_text("#notice")
+        with page.expect_download() as info:
+            page.click("#download")
+        restored = np.asarray(Image.open(info.value.path()))[:, :, 3]
+        np.testing.assert_array_equal(restored, edited)
+        page.click("#discard-restore")
+        page.wait_for_selector("#dropzone:not([hidden])")
+        page.wait_for_function("document.body.dataset.ready === '1'", timeout=120_000)
+        page.wait_for_timeout(500)
+        assert page.evaluate("document.body.dataset.restored") is None
+        assert drv.errors == []
+    finally:
+        drv.close()
