@@ -355,7 +355,10 @@ async function processItem(item) {
     item.error = err instanceof UserError ? err.message : `Something went wrong: ${err.message || err}`;
     setItemStatus(item, "failed");
     bar(0);
-    showError(queue.length > 1 ? `${item.name}: ${item.error}` : item.error);
+    const failed = queue.filter((q) => q.status === "failed");
+    showError(failed.length > 1
+      ? `${failed.length} files could not be used. ${failed.map((q) => `${q.name}: ${q.error}`).join(" · ")}`
+      : (queue.length > 1 ? `${item.name}: ${item.error}` : item.error));
     if (!state.hasResult) {
       $("result").hidden = true;
       $("dropzone").hidden = false;
