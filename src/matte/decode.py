@@ -99,7 +99,9 @@ def _open(data: bytes, *, max_pixels: int | None) -> Image.Image:
             "This file is not an image matte can read. "
             "Use JPEG, PNG, WebP, GIF, BMP or TIFF."
         ) from None
-    except (OSError, ValueError, SyntaxError) as exc:
+    except MemoryError:
+        raise DecodeError("Not enough memory to open this image; try a smaller one.") from None
+    except Exception as exc:  # Pillow's plugins raise many types on damaged files
         raise DecodeError(f"The image file is damaged and cannot be read ({exc}).") from None
     w, h = img.size
     if w <= 0 or h <= 0:
@@ -181,15 +183,15 @@ def decode(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decod
             img.load()
         img = ImageOps.exif_transpose(img) or img
         rgb, alpha = _to_uint8_array(img)
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+    except MemoryError:
+        raise DecodeError("Not enough memory to decode this image; try a smaller one.") from None
+    except Exception as exc:  # Pillow's plugins raise many types on damaged files
         msg = str(exc)
         if "truncat" in msg.lower():
             raise DecodeError(
                 "The image file is truncated (it ends early). Download or export it again."
             ) from None
         raise DecodeError(f"The image file is damaged and cannot be read ({msg}).") from None
-    except MemoryError:
-        raise DecodeError("Not enough memory to decode this image; try a smaller one.") from None
     finally:
         img.close()
     if icc is not None and src_mode not in ("RGB", "RGBA", "P"):

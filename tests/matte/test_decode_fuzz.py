@@ -43,7 +43,7 @@ def mutated(draw):
     return bytes(data)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(mutated(), st.binary(max_size=256)))
 def test_decode_never_crashes(data):
     t0 = time.perf_counter()
