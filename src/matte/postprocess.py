@@ -22,6 +22,9 @@ from matte.refine import grow_shrink, refine_edges
 
 #: Defaults of the refined path (radii in model output pixels); bench/eval_models.py --ablation
 #: measures each against its alternatives.
+#: Output pixels per band when upsampling (bounds the float32 temporaries to ~4 MB).
+_BAND_PIXELS = 1 << 20
+
 REFINE_RESAMPLE = "bicubic"
 REFINE_RADIUS = 4.0
 REFINE_EPS = 1e-4
@@ -84,15 +87,29 @@ def unit_to_alpha(
     if h <= 0 or w <= 0:
         raise ValueError(f"size must be positive, got {size}")
     src = np.ascontiguousarray(unit, dtype=np.float32)
-    if src.shape != (h, w):
-        img = Image.fromarray(src * np.float32(255.0), "F").resize((w, h), _FILTERS[resample])
-        big = np.array(img, dtype=np.float32)  # writable copy of Pillow's buffer
-    else:
-        big = src * np.float32(255.0)
-    np.clip(big, 0.0, 255.0, out=big)
-    np.rint(big, out=big)
-    out = big.astype(np.uint8)
+    out = np.empty((h, w), dtype=np.uint8)
+    if src.shape == (h, w):
+        _quantize(src * np.float32(255.0), out)
+        return out
+    img = Image.fromarray(src * np.float32(255.0), "F")
+    sh, sw = src.shape
+    # Resize in bands of output rows through Pillow's ``box`` (the band's source rows): the
+    # filter still reads the neighbouring source rows, so the result is identical to one
+    # full-size resize, but the float32 temporaries are one band (a few MB), not 48 MB at 12 MP.
+    step = max(1, _BAND_PIXELS // w)
+    for r0 in range(0, h, step):
+        r1 = min(h, r0 + step)
+        band = img.resize((w, r1 - r0), _FILTERS[resample],
+                          box=(0.0, r0 * sh / h, float(sw), r1 * sh / h))
+        _quantize(np.array(band, dtype=np.float32), out[r0:r1])
     return out
+
+
+def _quantize(values: np.ndarray, out: np.ndarray) -> None:
+    """Round float levels into ``out`` (uint8), clipped first so nothing wraps."""
+    np.clip(values, 0.0, 255.0, out=values)
+    np.rint(values, out=values)
+    np.copyto(out, values, casting="unsafe")
 
 
 def to_alpha(

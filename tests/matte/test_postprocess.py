@@ -197,3 +197,19 @@ def test_refine_alpha_narrow_band_is_exact(seed, h, w, upscale, radius, slack):
     want = np.clip(full, grow_shrink(alpha, radius=-d), grow_shrink(alpha, radius=d))
     got = refine_alpha(alpha, image, upscale=upscale, radius=radius, slack=slack)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("resample", ["bilinear", "bicubic", "lanczos"])
+def test_banded_upsampling_matches_one_full_resize(resample, monkeypatch):
+    """Bands of output rows (small temporaries) give what one full-size resize gives."""
+    from PIL import Image
+
+    import matte.postprocess as P
+
+    monkeypatch.setattr(P, "_BAND_PIXELS", 3000)  # many bands on a small image
+    unit = np.random.default_rng(3).random((61, 47), dtype=np.float32)
+    got = unit_to_alpha(unit, (500, 380), resample=resample)
+    full = Image.fromarray(unit * np.float32(255), "F").resize((380, 500), P._FILTERS[resample])
+    want = np.clip(np.rint(np.asarray(full)), 0, 255).astype(np.uint8)
+    diff = np.abs(got.astype(int) - want.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.002
