@@ -188,6 +188,9 @@ def _square_filter(t: np.ndarray, k: int, op: Callable) -> np.ndarray:
     return out
 
 
+_MAX_RUN_PX = 1024
+
+
 def _crops(
     need: np.ndarray, shape: tuple[int, int], margin: int, *, tile: int, align: int = 1
 ) -> Iterator[tuple[Rect, Rect]]:
@@ -206,7 +209,13 @@ def _crops(
         starts = np.concatenate(([cols[0]], cols[breaks + 1]))
         stops = np.concatenate((cols[breaks], [cols[-1]])) + 1
         r0, r1 = int(i) * tile, min((int(i) + 1) * tile, h)
-        for j0, j1 in zip(starts.tolist(), stops.tolist(), strict=True):
+        # long runs are cut into pieces of about _MAX_RUN_PX columns: the float temporaries
+        # of one crop then stay a few tens of MB on 12 MP images (Pyodide's heap never shrinks)
+        per = max(1, _MAX_RUN_PX // tile)
+        pieces = [(a, min(a + per, b)) for a0, b in zip(starts.tolist(), stops.tolist(),
+                                                          strict=True)
+                  for a in range(a0, b, per)]
+        for j0, j1 in pieces:
             inner = Rect(r0, j0 * tile, r1, min(j1 * tile, w))
             outer = Rect(
                 (inner.r0 - margin) // align * align,
