@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from matte.brush import _check_alpha
 from matte.geometry import EMPTY, Rect
 
 if TYPE_CHECKING:
@@ -56,15 +57,6 @@ _STEP_OVERHEAD = 256  # approximate Python bytes per step, counted in nbytes
 _RECT_OVERHEAD = 16  # bytes per stored rectangle (int32 x 4)
 
 AlphaArray = npt.NDArray[np.uint8]
-
-
-def _check_alpha(alpha: object) -> None:
-    if not isinstance(alpha, np.ndarray):
-        raise TypeError(f"alpha must be a numpy array, got {type(alpha).__name__}")
-    if alpha.dtype != np.uint8:
-        raise TypeError(f"alpha must have dtype uint8, got {alpha.dtype}")
-    if alpha.ndim != 2:
-        raise ValueError(f"alpha must be 2-D (H, W), got shape {alpha.shape}")
 
 
 def _check_patch(name: str, patch: object, rect: Rect) -> AlphaArray:

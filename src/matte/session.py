@@ -147,6 +147,7 @@ from matte.brush import Stroke
 from matte.decode import Decoded
 from matte.geometry import EMPTY, Rect
 from matte.history import DEFAULT_BUDGET, History
+from matte.overlay import _axis
 
 __all__ = ["BACKGROUNDS", "REFINE_OPS", "VIEWS", "EditSession", "Settings"]
 
@@ -288,35 +289,9 @@ class Settings:
 
 
 # --------------------------------------------------------------------------------------------
-# pixel helpers (exact integer arithmetic, identical to matte.composite's)
+# pixel helpers: the exact integer blending of matte.composite (one implementation for both)
 
-
-def _round255(t: np.ndarray) -> None:
-    """In place ``t = (t + 127) // 255`` for uint16 ``0 <= t <= 65025``."""
-    t += 128
-    t += t >> 8
-    t >>= 8
-
-
-def _blend(fg: U8 | RGB, a: U8, bg: U8 | RGB, out: np.ndarray) -> None:
-    """``out[..., :3] = round((fg * a + bg * (255 - a)) / 255)``, exactly.
-
-    ``fg``/``bg``: (h, w, 3) uint8 arrays or ``(r, g, b)`` constants; ``a``: (h, w) uint8;
-    ``out``: (h, w, >=3) uint8. Same formula and rounding as :mod:`matte.composite`.
-    """
-    a16 = a.astype(np.uint16)
-    inv = np.uint16(255) - a16
-    for c in range(3):
-        if isinstance(fg, tuple):
-            t = a16 * np.uint16(fg[c])
-        else:
-            t = np.multiply(fg[..., c], a16, dtype=np.uint16)
-        if isinstance(bg, tuple):
-            t += inv * np.uint16(bg[c])
-        else:
-            t += np.multiply(bg[..., c], inv, dtype=np.uint16)
-        _round255(t)
-        out[..., c] = t
+_blend = composite._mix
 
 
 def _over_shadow(fg: U8, a: U8, cov: U8, s_rgb: RGB, out: np.ndarray) -> None:
@@ -331,7 +306,7 @@ def _over_shadow(fg: U8, a: U8, cov: U8, s_rgb: RGB, out: np.ndarray) -> None:
     den += sa
     empty = den == 0
     u = den.copy()
-    _round255(u)
+    composite._round255(u)
     out[..., 3] = u
     a255 = a16 * np.float64(255)
     den_f = den.astype(np.float64)
@@ -358,18 +333,6 @@ def _diff_bbox(a: U8, b: U8) -> Rect:
 
 def _grow(rect: Rect, m: int, shape: tuple[int, ...]) -> Rect:
     return Rect(rect.r0 - m, rect.c0 - m, rect.r1 + m, rect.c1 + m).clip(shape)
-
-
-def _axis(n: int, m: int, lo: int, hi: int, area: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Source boxes ``(starts, lengths)`` of output pixels ``lo..hi-1`` of an axis of ``n``
-    source and ``m`` output pixels: the convention of :mod:`matte.overlay`."""
-    i = np.arange(lo, hi, dtype=np.int64)
-    if area and m < n:
-        starts = (i * n) // m
-        lens = (i + 1) * n // m - starts
-    else:
-        starts, lens = ((2 * i + 1) * n) // (2 * m), np.ones(hi - lo, np.int64)
-    return starts.astype(np.intp), lens.astype(np.intp)
 
 
 def _box_sum(
