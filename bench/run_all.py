@@ -390,8 +390,8 @@ def render(res: dict) -> str:
         lines += [f"{EDITOR_PLACEHOLDER.capitalize()}.", ""]
     else:
         status = ("timed out" if ed.get("timed_out") else f"exit {ed['returncode']}")
-        lines += [f"From `bench/{EDITOR}` {' '.join(ed['args'])} (its own output, {status}, "
-                  f"{ed['seconds']:.0f} s):", ""]
+        cmd = " ".join([f"bench/{EDITOR}", *ed["args"]])
+        lines += [f"From `{cmd}` (its own output, {status}, {ed['seconds']:.0f} s):", ""]
         body = ed["stdout"].rstrip() if ed["returncode"] == 0 else (
             "```\n" + (ed["stdout"] + ed["stderr"]).rstrip()[-3000:] + "\n```")
         lines += [body, ""]
