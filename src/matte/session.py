@@ -416,27 +416,6 @@ def _box_sums(x: np.ndarray, r: int) -> np.ndarray:
     return out
 
 
-def _upsample_at(low: np.ndarray, s: int, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """Bilinear upsampling by ``s`` of ``low`` (hc, wc, C) at fine pixels ``(ys, xs)``: (n, C).
-
-    Coarse values sit at the centres of s x s blocks and are held constant beyond the outer
-    centres.
-    """
-    if s == 1:
-        return low[ys, xs]
-
-    def axis(i: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        u = np.clip((i + 0.5) / s - 0.5, 0, m - 1)
-        i0 = np.floor(u).astype(np.intp)
-        return i0, np.minimum(i0 + 1, m - 1), (u - i0)[:, None]
-
-    y0, y1, wy = axis(ys, low.shape[0])
-    x0, x1, wx = axis(xs, low.shape[1])
-    top = low[y0, x0] * (1 - wx) + low[y0, x1] * wx
-    bottom = low[y1, x0] * (1 - wx) + low[y1, x1] * wx
-    return top * (1 - wy) + bottom * wy
-
-
 def _snap_alpha(
     rgb: U8, alpha: U8, known: np.ndarray, r: int, ys: np.ndarray, xs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -525,7 +504,7 @@ def _snap_alpha(
     total = avg[..., 4]
     avg[..., :4] /= np.where(total > 0, total, 1.0)[..., None]
     avg[..., 4] = total > 0
-    fine = _upsample_at(avg, s, ys, xs)
+    fine = refine._bilinear_at(avg, ys, xs, s)
     q = fine[:, 3] + (fine[:, :3] * (rgb[ys, xs] / 255.0)).sum(axis=1)
     return q, fine[:, 4] > 0.999
 
