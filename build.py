@@ -525,7 +525,9 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--no-build", action="store_true", help="serve site/ as it is")
     p_test = sub.add_parser("test", help="build, then run all tests (extra args go to pytest)")
     p_test.add_argument("pytest_args", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.cmd != "test":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.cmd == "fetch":
             fetch()
@@ -537,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
                 build()
             serve(port=args.port, isolate=not args.no_isolate)
         elif args.cmd == "test":
-            return run_tests(args.pytest_args)
+            return run_tests(args.pytest_args + extra)  # pytest options such as -q, -k
     except BuildError as exc:
         print(f"build.py: error: {exc}", file=sys.stderr)
         return 2
