@@ -30,7 +30,9 @@ Algorithms
 * :func:`refine_edges` -- the guided filter of He, Sun and Tang (colour guide by default: a 3x3
   covariance solve per pixel; or luminance), box means by cumulative sums (O(1) per pixel in the
   radius), in its *fast* form (coefficients at 1/s resolution, bilinearly upsampled), applied
-  only inside a band around the mask's edge.
+  only inside a band around the mask's edge: the coefficients are interpolated and the output
+  computed at the band's pixels alone, so the full-resolution cost follows the band's area, not
+  the crops' (with a wide window the crops' margins are many times the band).
 * :func:`decontaminate` -- two-pass "blur fusion" foreground estimation (Forte and Pitie, 2021):
   local foreground/background colours from alpha-weighted box means (a wide pass at low
   resolution, then a narrow pass at full resolution), then one correction step towards
@@ -734,33 +736,6 @@ def _box_mean(x: np.ndarray, r: int) -> np.ndarray:
     return s
 
 
-def _bilinear(low: np.ndarray, crop: Rect, s: int, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
-    """Bilinear upsampling by ``s`` of a coarse map, evaluated on the fine pixels of ``crop``.
-
-    Coarse pixel ``(i, j)`` of ``low`` (h, w[, C]) is the box ``[(origin + (i, j)) * s, ... + s)``
-    of the fine grid, its value sits at the box centre; beyond the first/last centre the map is
-    held constant.
-    """
-    if s == 1:
-        return low[
-            crop.r0 - origin[0] : crop.r1 - origin[0], crop.c0 - origin[1] : crop.c1 - origin[1]
-        ]
-
-    def axis(lo: int, hi: int, first: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        u = (np.arange(lo, hi) + 0.5) / s - 0.5 - first
-        np.clip(u, 0, n - 1, out=u)
-        i0 = np.floor(u).astype(np.intp)
-        return i0, np.minimum(i0 + 1, n - 1), u - i0
-
-    y0, y1, wy = axis(crop.r0, crop.r1, origin[0], low.shape[0])
-    x0, x1, wx = axis(crop.c0, crop.c1, origin[1], low.shape[1])
-    extra = (None,) * (low.ndim - 2)
-    wy = wy[(slice(None), None) + extra]
-    wx = wx[(slice(None),) + extra]
-    rows = low[y0] * (1 - wy) + low[y1] * wy
-    return rows[:, x0] * (1 - wx) + rows[:, x1] * wx
-
-
 def _reduce(arr: np.ndarray, s: int) -> np.ndarray:
     """Box-average downsampling by ``s`` (ragged last box averages what it has), float64 0..1."""
     if s == 1:
@@ -810,24 +785,47 @@ def _guided_coefficients(guide: np.ndarray, p: np.ndarray, r: int, eps: float) -
 
 
 def _guided_filter(
-    image: np.ndarray, alpha: np.ndarray, r: int, eps: float, s: int, gray: bool
+    image: np.ndarray,
+    alpha: np.ndarray,
+    r: int,
+    eps: float,
+    s: int,
+    gray: bool,
+    ys: np.ndarray,
+    xs: np.ndarray,
 ) -> np.ndarray:
-    """Fast guided filter of ``alpha`` (H, W) guided by ``image`` (H, W, 3); float 0..1 output.
+    """Fast guided filter of ``alpha`` guided by ``image``, evaluated at pixels ``(ys, xs)``.
 
-    Statistics are taken at 1/``s`` resolution with radius ``max(1, round(r / s))``.
+    Statistics are taken at 1/``s`` resolution with radius ``max(1, round(r / s))``; the
+    window-averaged coefficients are upsampled bilinearly (:func:`_bilinear_at`) only at the
+    wanted pixels, so the full-resolution work is proportional to their number, not to the
+    crop's area.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W, 3), dtype uint8
+    alpha : ndarray of shape (H, W), dtype uint8
+    r, eps, s, gray
+        Window radius (px), regularisation, subsampling factor, luminance guide.
+    ys, xs : ndarray of shape (n,), dtype intp
+        The pixels to evaluate.
+
+    Returns
+    -------
+    ndarray of shape (n,), dtype float64
+        The filter output (about 0..1, not clipped).
     """
-    h, w = alpha.shape
     r_low = max(1, round(r / s)) if s > 1 else r
     guide_low = _reduce(image, s)
     if gray:
         guide_low = guide_low @ _LUMA
-    coef = _guided_coefficients(guide_low, _reduce(alpha, s), r_low, eps)
-    coef = _bilinear(coef, Rect(0, 0, h, w), s)
+    coef = _bilinear_at(_guided_coefficients(guide_low, _reduce(alpha, s), r_low, eps), ys, xs, s)
+    pix = image[ys, xs] / 255.0
     if gray:
-        return coef[:, :, 0] * ((image @ _LUMA) / 255.0) + coef[:, :, 1]
-    q = coef[:, :, 3].copy()
+        return coef[:, 0] * (pix @ _LUMA) + coef[:, 1]
+    q = coef[:, 3].copy()
     for k in range(3):
-        q += coef[:, :, k] * (image[:, :, k] / 255.0)
+        q += coef[:, k] * pix[:, k]
     return q
 
 
@@ -936,10 +934,11 @@ def refine_edges(
     need = _tile_reduce(inside, tile, np.any)
     results = []
     for inner, outer in _crops(need, (h, w), margin, tile=tile, align=s):
-        q = _guided_filter(image[outer.slices], alpha[outer.slices], r, e, s, guide == "gray")
-        loc = _local(inner, outer)
         sel = inside[inner.slices]
-        results.append((inner, sel, _to_u8(q[loc][sel])))
+        ys, xs = np.nonzero(sel)
+        q = _guided_filter(image[outer.slices], alpha[outer.slices], r, e, s, guide == "gray",
+                           ys + (inner.r0 - outer.r0), xs + (inner.c0 - outer.c0))
+        results.append((inner, sel, _to_u8(q)))
     if out is not alpha:
         np.copyto(out, alpha)
     for inner, sel, vals in results:
@@ -1078,7 +1077,9 @@ def _decontaminate(
 def _bilinear_at(low: np.ndarray, ys: np.ndarray, xs: np.ndarray, s: int) -> np.ndarray:
     """Bilinear upsampling by ``s`` of ``low`` (h, w, C) at fine pixels ``(ys, xs)`` (n, C).
 
-    Same convention as :func:`_bilinear`: coarse values sit at the centres of s x s blocks.
+    Coarse pixel ``(i, j)`` is the block ``[i s, (i + 1) s) x [j s, (j + 1) s)`` of the fine
+    grid and its value sits at the block's centre; beyond the first/last centre the map is
+    held constant.
     """
     if s == 1:
         return low[ys, xs]

@@ -680,6 +680,41 @@ def test_refine_edges_does_not_depend_on_crops():
         assert diff.max() <= 1 and (diff > 0).mean() < 0.001
 
 
+@pytest.mark.parametrize("scale", [1, 2, 3])
+def test_narrow_band_over_many_crops_matches_reference(scale):
+    # refine_edges evaluates the filter only at the band's pixels of each crop's inner
+    # rectangle: with tiny tiles those pixels sit at many different offsets inside their crops
+    image, alpha, _, _ = soft_composite(29, 34, seed=7 + scale)
+    rough = R.feather(R.threshold(alpha), radius=1.5)
+    r, eps = 4, 1e-3
+    expected = np.clip(np.rint(ref_refine(image, rough, r, eps, False, scale) * 255), 0, 255)
+    with tiny_tiles():
+        got = R.refine_edges(image, rough, radius=r, eps=eps, band=2, scale=scale)
+    band = R.edge_band(rough, band=2)
+    assert band.any() and not band.all()
+    np.testing.assert_array_equal(got[~band], rough[~band])
+    assert np.abs(got.astype(int) - expected)[band].max() <= 1
+
+
+@pytest.mark.parametrize("s", [1, 2, 3, 5])
+def test_bilinear_at_matches_loop_reference(s):
+    rng = np.random.default_rng(s)
+    low = rng.random((4, 5, 3))
+    # a ragged last block, and pixels beyond the last centre (at s = 1 the grids coincide)
+    h, w = (4 * s + 3, 5 * s + 2) if s > 1 else (4, 5)
+    ys, xs = np.nonzero(rng.random((h, w)) < 0.5)
+    got = R._bilinear_at(low, ys, xs, s)
+    for n, (y, x) in enumerate(zip(ys.tolist(), xs.tolist(), strict=True)):
+        u = min(max((y + 0.5) / s - 0.5, 0), low.shape[0] - 1)
+        v = min(max((x + 0.5) / s - 0.5, 0), low.shape[1] - 1)
+        i, j = math.floor(u), math.floor(v)
+        i1, j1 = min(i + 1, low.shape[0] - 1), min(j + 1, low.shape[1] - 1)
+        fu, fv = u - i, v - j
+        want = ((1 - fu) * (1 - fv) * low[i, j] + (1 - fu) * fv * low[i, j1]
+                + fu * (1 - fv) * low[i1, j] + fu * fv * low[i1, j1])
+        np.testing.assert_allclose(got[n], want, rtol=0, atol=1e-12)
+
+
 @FAST
 @given(
     seed=seeds,
