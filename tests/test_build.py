@@ -102,8 +102,130 @@ def test_serve_sets_mime_types_and_isolation():
             assert r.headers["Content-Type"] == "application/wasm"
         with urllib.request.urlopen(base + "/") as r:
             csp = r.headers["Content-Security-Policy"]
-            assert csp == build.content_security_policy(site)
+            # the meta tag's policy, plus frame-ancestors from embed.json (header-only)
+            assert csp == build.header_csp(site)
+            assert csp.startswith(build.content_security_policy(site) + "; frame-ancestors 'self'")
             assert "connect-src 'self'" in csp and "default-src 'self'" in csp
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# --------------------------------------------------------------------------------------------
+# Offline: sw.js, its build id and precache list; the web app manifest and its icons
+
+
+def _built_site() -> Path:
+    import os
+
+    site = Path(os.environ.get("MATTE_SITE", build.SITE))
+    if not (site / "assets.json").is_file():
+        pytest.skip("site/ not built (python build.py test builds it first)")
+    return site
+
+
+def _sw_values(text: str) -> tuple[str, dict, list]:
+    import re
+
+    build_id = json.loads(re.search(r"^const BUILD = (.*);$", text, re.M).group(1))
+    assets = json.loads(re.search(r"^const ASSETS = (\{.*?\});", text, re.M | re.S).group(1))
+    precache = json.loads(re.search(r"^const PRECACHE = (\[.*?\]);", text, re.M | re.S).group(1))
+    return build_id, assets, precache
+
+
+def test_service_worker_sits_at_the_site_root_with_the_build_id():
+    site = _built_site()
+    manifest = json.loads((site / "assets.json").read_text())
+    assert (site / "sw.js").is_file() and not (site / "src" / "sw.js").exists()
+    text = (site / "sw.js").read_text()
+    for placeholder in (build.SW_BUILD, build.SW_ASSETS, build.SW_PRECACHE):
+        assert placeholder not in text
+    build_id, table, precache = _sw_values(text)
+    assert build_id == manifest["build"] and len(build_id) == 16
+    assets = manifest["assets"]
+    assert assets["sw.js"]["sha256"] == build.sha256_file(site / "sw.js")
+    assert "sw.js" not in table  # it cannot name its own hash
+    assert table == {rel: [a["bytes"], a["sha256"]] for rel, a in assets.items() if rel != "sw.js"}
+    assert build_id == build.build_id_of({k: v for k, v in assets.items() if k != "sw.js"})
+    # the precache: the shell and the WASM runtime; no model, no WebGPU build, no editor chunks
+    assert precache == build.precache_paths(assets) and set(precache) <= set(table)
+    for rel in ["index.html", "pyscript.toml", "src/app.js", "src/bridge.js", "src/matte.zip",
+                "src/main.py", "src/manifest.webmanifest", "src/icon-192.png", "src/sample.jpg",
+                "models/models.json", "vendor/pyscript/core.js", "vendor/pyodide/pyodide.mjs",
+                "vendor/pyodide/pyodide.asm.wasm", "vendor/pyodide/python_stdlib.zip",
+                "vendor/ort/ort.wasm.min.mjs", "vendor/ort/ort-wasm-simd-threaded.wasm"]:
+        assert rel in precache, rel
+    lock = json.loads((site / "vendor/pyodide/pyodide-lock.json").read_text())
+    for name in build.PYODIDE_WHEELS:
+        assert f"vendor/pyodide/{lock['packages'][name]['file_name']}" in precache
+    assert not [r for r in precache if r.endswith(".onnx") or "webgpu" in r or "asyncify" in r
+                or "codemirror" in r or "xterm" in r]
+    # the worker talks to its own origin only
+    assert "http://" not in text and "https://" not in text
+
+
+def test_a_changed_build_makes_a_new_service_worker(tmp_path):
+    template = build.SW_SOURCE.read_text()
+    a = {"index.html": {"bytes": 3, "sha256": "a" * 64},
+         "models/m.onnx": {"bytes": 9, "sha256": "b" * 64}}
+    b = {**a, "index.html": {"bytes": 3, "sha256": "c" * 64}}
+    id_a, id_b = build.build_id_of(a), build.build_id_of(b)
+    assert id_a != id_b and id_a == build.build_id_of(dict(a))
+    sw_a = build.render_service_worker(template, id_a, a)
+    sw_b = build.render_service_worker(template, id_b, b)
+    assert sw_a != sw_b and id_a in sw_a and id_b in sw_b
+    assert _sw_values(sw_a) == (id_a, {"index.html": [3, "a" * 64],
+                                       "models/m.onnx": [9, "b" * 64]}, ["index.html"])
+    # a change of the worker's own source is a new build too (a new cache name)
+    other = tmp_path / "sw.js"
+    other.write_text(template + "\n// changed\n")
+    assert build.build_id_of(a, other) != id_a
+    with pytest.raises(build.BuildError, match="exactly once"):
+        build.render_service_worker(template.replace(build.SW_PRECACHE, "[]"), id_a, a)
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    import struct
+
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", path
+    return struct.unpack(">II", data[16:24])
+
+
+def test_web_app_manifest_and_icons():
+    import re
+
+    src = build.ROOT / "src"
+    manifest = json.loads((src / "manifest.webmanifest").read_text())
+    assert manifest["name"] == "matte" and manifest["display"] == "standalone"
+    assert manifest["start_url"] == manifest["scope"] == "../"  # the site root, seen from src/
+    pngs = {(i["sizes"], i["purpose"]): i["src"] for i in manifest["icons"]
+            if i["type"] == "image/png"}
+    assert set(pngs) == {("192x192", "any"), ("512x512", "any"), ("512x512", "maskable")}
+    for (sizes, _), name in pngs.items():
+        w, h = _png_size(src / name)
+        assert f"{w}x{h}" == sizes, name
+    css = (src / "style.css").read_text()
+    light = css[:css.index("@media (prefers-color-scheme: dark)")]
+    assert f"--bg: {manifest['background_color']};" in light
+    assert f"--panel: {manifest['theme_color']};" in light  # the top bar
+    html = (build.ROOT / "index.html").read_text()
+    assert re.search(r'<link rel="manifest" href="\./src/manifest\.webmanifest">', html)
+    assert build.MIME[".webmanifest"] == "application/manifest+json"
+
+
+def test_serve_types_the_worker_and_the_manifest():
+    site = _built_site()
+    server = build.Server(("127.0.0.1", 0), build.make_handler(site, isolate=False))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with urllib.request.urlopen(base + "/sw.js") as r:
+            assert r.headers["Content-Type"].startswith("text/javascript")
+            assert r.headers["Cache-Control"] == "no-cache"
+        with urllib.request.urlopen(base + "/src/manifest.webmanifest") as r:
+            assert r.headers["Content-Type"] == "application/manifest+json"
+            assert "Cross-Origin-Opener-Policy" not in r.headers  # like GitHub Pages
     finally:
         server.shutdown()
         server.server_close()
