@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import socketserver
+import struct
 import subprocess
 import sys
 import tarfile
@@ -98,7 +99,7 @@ ORT_FILES = [
 #: Page sources copied as they are (relative to the repo root).
 APP_FILES = ["index.html", "pyscript.toml"]
 APP_DIRS_GLOBS = [("src", "*.js"), ("src", "*.css"), ("src", "*.py"), ("src", "*.svg"),
-                  ("src", "*.jpg")]
+                  ("src", "*.jpg"), ("src", "*.png"), ("src", "*.webmanifest")]
 
 MIME = {
     ".html": "text/html; charset=utf-8",
@@ -287,6 +288,12 @@ def fetch(*, models: list[str] | None = None) -> dict[str, Path]:
                 and sha256_file(out) == entry["sha256"]):
             assemble_model(entry, out, dl)
         files[f"models/{entry['file']}"] = out
+        for name, var in entry.get("variants", {}).items():
+            vout = cache / "models" / var["file"]
+            if not (vout.is_file() and vout.stat().st_size == var["bytes"]
+                    and sha256_file(vout) == var["sha256"]):
+                derive_variant(entry, name, out, vout)
+            files[f"models/{var['file']}"] = vout
     return files
 
 
@@ -323,9 +330,340 @@ def assemble_model(entry: dict, out: Path, dl: Path) -> None:
                     if hashlib.sha256(data).hexdigest() != chunk["hash"]:
                         raise BuildError(f"model chunk {chunk['hash']} of {arc.name} is corrupt")
                     dst.write(data)
+    transforms = entry.get("transform", [])
+    if transforms:
+        # the package's bytes are checked first, then the rewritten file against the manifest
+        check_hash(tmp, src["sha256"], what=f"model {entry['id']} (as packaged)",
+                   size=src["bytes"])
+        tmp.write_bytes(apply_transforms(tmp.read_bytes(), transforms, entry["id"]))
     check_hash(tmp, entry["sha256"], what=f"model {entry['id']}", size=entry["bytes"])
     tmp.replace(out)
     log(f"model {entry['id']}: {entry['bytes'] / 1e6:.1f} MB verified")
+
+
+def derive_variant(entry: dict, name: str, model: Path, out: Path) -> None:
+    """Write a variant of a model (``variants`` in the manifest: a rewrite of its file)."""
+    var = entry["variants"][name]
+    tmp = out.with_suffix(".part")
+    tmp.write_bytes(apply_transforms(model.read_bytes(), var["transform"],
+                                     f"{entry['id']}/{name}"))
+    check_hash(tmp, var["sha256"], what=f"model {entry['id']} ({name})", size=var["bytes"])
+    tmp.replace(out)
+    log(f"model {entry['id']} ({name}): {var['bytes'] / 1e6:.1f} MB verified")
+
+
+def apply_transforms(model: bytes, names: list[str], what: str) -> bytes:
+    for name in names:
+        if name not in TRANSFORMS:
+            raise BuildError(f"models/models.json: {what}: unknown transform {name!r} "
+                             f"(known: {', '.join(TRANSFORMS)})")
+        model = TRANSFORMS[name](model)
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# ONNX rewrite (standard library only: the protobuf wire format, just the fields we touch)
+#
+# ISNet as packaged declares its input as 1x3x1024x1024, although every Resize in the graph
+# takes its size from a Shape op. `onnx_dynamic_hw` makes the two spatial dimensions of the
+# graph input symbolic ("height", "width"), leaves the outputs' spatial dimensions unknown and
+# drops the stored intermediate shapes (value_info, which pin 1024-derived sizes; onnxruntime
+# infers them again). Nothing else changes: the nodes and weights are copied byte for byte, so
+# at 1024x1024 the rewritten model computes exactly what the original does (tests/model checks
+# it), and the same session can also run a 512x512 preview (issue 7's progressive result).
+# --------------------------------------------------------------------------------------------
+
+
+def _pb_varint(buf: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = buf[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, i
+
+
+def _pb_encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _pb_fields(buf: bytes, start: int = 0, end: int | None = None):
+    """Yield (field number, wire type, raw start, payload start, payload end) per field."""
+    i, end = start, len(buf) if end is None else end
+    while i < end:
+        raw = i
+        key, i = _pb_varint(buf, i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            _, j = _pb_varint(buf, i)
+            yield field, wire, raw, i, j
+        elif wire == 2:
+            n, i = _pb_varint(buf, i)
+            yield field, wire, raw, i, i + n
+            j = i + n
+        elif wire == 1:
+            j = i + 8
+            yield field, wire, raw, i, j
+        elif wire == 5:
+            j = i + 4
+            yield field, wire, raw, i, j
+        else:
+            raise BuildError(f"ONNX rewrite: unsupported protobuf wire type {wire}")
+        i = j
+    if i != end:
+        raise BuildError("ONNX rewrite: a protobuf message overruns its length")
+
+
+def _pb_message(field: int, payload: bytes) -> bytes:
+    return _pb_encode_varint(field << 3 | 2) + _pb_encode_varint(len(payload)) + payload
+
+
+def _onnx_relax_value_info(
+    buf: bytes, start: int, end: int, names: tuple[str, ...] | None
+) -> bytes:
+    """A ValueInfoProto whose tensor dims 2 and 3 become ``names`` (dim_param) or unknown."""
+    out = bytearray()
+    for f, _, raw, s, e in _pb_fields(buf, start, end):
+        if f != 2:  # not the TypeProto
+            out += buf[raw:e]
+            continue
+        type_out = bytearray()
+        for f2, _, raw2, s2, e2 in _pb_fields(buf, s, e):
+            if f2 != 1:  # not tensor_type
+                type_out += buf[raw2:e2]
+                continue
+            tensor_out = bytearray()
+            for f3, _, raw3, s3, e3 in _pb_fields(buf, s2, e2):
+                if f3 != 2:  # not the shape
+                    tensor_out += buf[raw3:e3]
+                    continue
+                dims = [buf[raw4:e4] for f4, _, raw4, _, e4 in _pb_fields(buf, s3, e3) if f4 == 1]
+                if len(dims) != 4:
+                    raise BuildError(f"ONNX rewrite: expected a 4-d tensor, got {len(dims)} dims")
+                for k in (2, 3):
+                    param = b"" if names is None else _pb_message(2, names[k - 2].encode())
+                    dims[k] = _pb_message(1, param)
+                tensor_out += _pb_message(2, b"".join(dims))
+            type_out += _pb_message(1, bytes(tensor_out))
+        out += _pb_message(2, bytes(type_out))
+    return bytes(out)
+
+
+def _onnx_strings(buf: bytes, start: int, end: int, field: int) -> list[str]:
+    return [buf[s:e].decode() for f, _, _, s, e in _pb_fields(buf, start, end) if f == field]
+
+
+def _onnx_ints(buf: bytes, start: int, end: int) -> list[int]:
+    """The int64 values of a TensorProto (raw_data or int64_data)."""
+    for f, wire, _, s, e in _pb_fields(buf, start, end):
+        if f == 9:
+            return list(struct.unpack(f"<{(e - s) // 8}q", buf[s:e]))
+        if f == 7 and wire == 2:
+            vals, i = [], s
+            while i < e:
+                v, i = _pb_varint(buf, i)
+                vals.append(v)
+            return vals
+    raise BuildError("ONNX rewrite: a Constant without int64 data")
+
+
+def _onnx_dims(buf: bytes, start: int, end: int) -> list[int | None]:
+    """Static dims of a ValueInfoProto's tensor type (None where symbolic or unknown)."""
+    dims: list[int | None] = []
+    for f, _, _, s, e in _pb_fields(buf, start, end):
+        if f != 2:
+            continue
+        for f2, _, _, s2, e2 in _pb_fields(buf, s, e):
+            if f2 != 1:
+                continue
+            for f3, _, _, s3, e3 in _pb_fields(buf, s2, e2):
+                if f3 != 2:
+                    continue
+                for f4, _, _, s4, e4 in _pb_fields(buf, s3, e3):
+                    if f4 == 1:
+                        val = [_pb_varint(buf, s5)[0] for f5, w5, _, s5, _ in
+                               _pb_fields(buf, s4, e4) if f5 == 1 and w5 == 0]
+                        dims.append(val[0] if val else None)
+    return dims
+
+
+_FLOAT, _FLOAT16 = 1, 10  # TensorProto.DataType
+
+
+def _fp16_to_fp32(raw: bytes) -> bytes:
+    out = bytearray()
+    step = 1 << 20  # values per chunk: bounded memory for the Python floats in between
+    for i in range(0, len(raw) // 2, step):
+        chunk = raw[2 * i : 2 * min(len(raw) // 2, i + step)]
+        vals = struct.unpack(f"<{len(chunk) // 2}e", chunk)
+        out += struct.pack(f"<{len(vals)}f", *vals)
+    return bytes(out)
+
+
+def _onnx_tensor_fp32(buf: bytes, start: int, end: int) -> bytes | None:
+    """A float16 TensorProto re-encoded as float32 (None when it is not float16)."""
+    fields = list(_pb_fields(buf, start, end))
+    dtype = [_pb_varint(buf, s)[0] for f, w, _, s, _ in fields if f == 2 and w == 0]
+    if dtype != [_FLOAT16]:
+        return None
+    out = bytearray()
+    for f, _, raw, s, e in fields:
+        if f == 2:
+            out += _pb_encode_varint(2 << 3) + _pb_encode_varint(_FLOAT)
+        elif f == 9:
+            out += _pb_message(9, _fp16_to_fp32(buf[s:e]))
+        elif f == 5:  # int32_data holding float16 bits: not produced by PyTorch's exporter
+            raise BuildError("ONNX rewrite: float16 tensor in int32_data is not supported")
+        else:
+            out += buf[raw:e]
+    return bytes(out)
+
+
+def onnx_fp32(model: bytes) -> bytes:
+    """Turn a float16 ONNX model into float32: weights and constants widened, every
+    ``Cast(to=float16)`` made a cast to float32. For WebGPU adapters without ``shader-f16``
+    (onnxruntime-web's WebGPU kernels of a float16 graph need it). Values are unchanged
+    (float16 -> float32 is exact); the arithmetic is then float32 throughout."""
+    graphs = [(raw, s, e) for f, _, raw, s, e in _pb_fields(model) if f == 7]
+    if len(graphs) != 1:
+        raise BuildError("ONNX rewrite: the file has no graph; is it an ONNX model?")
+    _, gs, ge = graphs[0]
+    graph = bytearray()
+    n_tensors = n_casts = 0
+    for g, _, raw, s, e in _pb_fields(model, gs, ge):
+        if g == 5:  # initializer
+            t = _onnx_tensor_fp32(model, s, e)
+            if t is not None:
+                n_tensors += 1
+                graph += _pb_message(5, t)
+                continue
+        elif g == 1:  # node: Cast's "to", Constant's "value"
+            op = _onnx_strings(model, s, e, 4)
+            node = bytearray()
+            for h, _, raw2, s2, e2 in _pb_fields(model, s, e):
+                if h != 5:
+                    node += model[raw2:e2]
+                    continue
+                name = _onnx_strings(model, s2, e2, 1)
+                attr = bytearray()
+                for k, w, raw3, s3, e3 in _pb_fields(model, s2, e2):
+                    if op == ["Cast"] and name == ["to"] and k == 3 and w == 0 \
+                            and _pb_varint(model, s3)[0] == _FLOAT16:
+                        attr += _pb_encode_varint(3 << 3) + _pb_encode_varint(_FLOAT)
+                        n_casts += 1
+                    elif op == ["Constant"] and k == 5:
+                        t = _onnx_tensor_fp32(model, s3, e3)
+                        n_tensors += t is not None
+                        attr += model[raw3:e3] if t is None else _pb_message(5, t)
+                    else:
+                        attr += model[raw3:e3]
+                node += _pb_message(5, bytes(attr))
+            graph += _pb_message(1, bytes(node))
+            continue
+        graph += model[raw:e]
+    out = bytearray()
+    for f, _, raw, _s, e in _pb_fields(model):
+        out += _pb_message(7, bytes(graph)) if f == 7 else model[raw:e]
+    log(f"ONNX rewrite: float32, {n_tensors} tensors widened, {n_casts} casts")
+    return bytes(out)
+
+
+#: Model rewrites a manifest entry can ask for, applied in the order given.
+TRANSFORMS = {"dynamic-hw": lambda b: onnx_dynamic_hw(b), "fp32": lambda b: onnx_fp32(b)}
+
+
+def onnx_dynamic_hw(model: bytes) -> bytes:
+    """Make an NCHW ONNX model's input height and width symbolic (see above).
+
+    Every ``Resize`` whose output size was traced as a constant (PyTorch's
+    ``F.interpolate(x, size=y.shape[2:])``) is switched to the equivalent constant *scale*
+    (target size / input size at the traced resolution), which follows the input size.
+    Raises BuildError when the model does not have that shape.
+    """
+    graphs = [(s, e) for f, _, _, s, e in _pb_fields(model) if f == 7]
+    if len(graphs) != 1:
+        raise BuildError("ONNX rewrite: the file has no graph; is it an ONNX model?")
+    gs, ge = graphs[0]
+    initializers: set[str] = set()
+    shapes: dict[str, list[int | None]] = {}
+    producer: dict[str, tuple[str, int, int]] = {}  # output name -> (op, node start, end)
+    for g, _, _, s, e in _pb_fields(model, gs, ge):
+        if g == 5:
+            initializers.update(_onnx_strings(model, s, e, 8))
+        elif g == 13:
+            shapes[_onnx_strings(model, s, e, 1)[0]] = _onnx_dims(model, s, e)
+        elif g == 1:
+            op = _onnx_strings(model, s, e, 4)[0]
+            for name in _onnx_strings(model, s, e, 2):
+                producer[name] = (op, s, e)
+
+    def constant_ints(name: str) -> list[int]:
+        op, s, e = producer.get(name, ("", 0, 0))
+        if op != "Constant":
+            raise BuildError(f"ONNX rewrite: {name} is not a Constant")
+        for f, _, _, s2, e2 in _pb_fields(model, s, e):
+            if f == 5 and _onnx_strings(model, s2, e2, 1) == ["value"]:
+                t = [(s3, e3) for f3, _, _, s3, e3 in _pb_fields(model, s2, e2) if f3 == 5]
+                return _onnx_ints(model, *t[0])
+        raise BuildError(f"ONNX rewrite: Constant {name} has no value")
+
+    scales: dict[tuple[float, float], str] = {}
+    graph = bytearray()
+    n_inputs = n_resize = 0
+    for g, _, raw, s, e in _pb_fields(model, gs, ge):
+        if g == 13:  # value_info: dropped (shapes of intermediate tensors, re-inferred)
+            continue
+        if g == 11 and _onnx_strings(model, s, e, 1)[0] not in initializers:
+            n_inputs += 1
+            graph += _pb_message(11, _onnx_relax_value_info(model, s, e, ("height", "width")))
+            continue
+        if g == 12:
+            graph += _pb_message(12, _onnx_relax_value_info(model, s, e, None))
+            continue
+        if g == 1 and _onnx_strings(model, s, e, 4) == ["Resize"]:
+            inputs = _onnx_strings(model, s, e, 1)
+            if len(inputs) == 4 and inputs[3]:  # sizes from Concat(Shape[:2], Constant)
+                op, cs, ce = producer.get(inputs[3], ("", 0, 0))
+                parts = _onnx_strings(model, cs, ce, 1) if op == "Concat" else []
+                dims = shapes.get(inputs[0], [])
+                if len(parts) != 2 or len(dims) != 4 or None in dims[2:]:
+                    raise BuildError(f"ONNX rewrite: cannot follow the sizes of Resize "
+                                     f"{inputs[0]}")
+                target = constant_ints(parts[1])
+                key = (target[0] / dims[2], target[1] / dims[3])  # type: ignore[operator]
+                if key not in scales:
+                    scales[key] = f"matte/resize_scale_{key[0]:g}x{key[1]:g}"
+                node = b"".join(_pb_message(1, n.encode())
+                                for n in (inputs[0], "", scales[key]))
+                node += b"".join(model[r:e2] for f, _, r, _, e2 in _pb_fields(model, s, e)
+                                 if f != 1)
+                graph += _pb_message(1, node)
+                n_resize += 1
+                continue
+        graph += model[raw:e]
+    if n_inputs != 1:
+        raise BuildError(f"ONNX rewrite: expected one graph input, found {n_inputs}")
+    for (sh, sw), name in scales.items():
+        tensor = _pb_encode_varint(1 << 3) + _pb_encode_varint(4)  # dims: [4]
+        tensor += _pb_encode_varint(2 << 3) + _pb_encode_varint(1)  # data_type: FLOAT
+        tensor += _pb_message(8, name.encode())
+        tensor += _pb_message(9, struct.pack("<4f", 1.0, 1.0, sh, sw))
+        graph += _pb_message(5, tensor)
+    out = bytearray()
+    for f, _, raw, _s, e in _pb_fields(model):
+        out += _pb_message(7, bytes(graph)) if f == 7 else model[raw:e]
+    log(f"ONNX rewrite: symbolic input height/width, {n_resize} Resize ops on scales")
+    return bytes(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,8 +696,14 @@ def zip_package(dst: Path) -> None:
             zf.writestr(info, path.read_bytes())
 
 
-def build(*, quiet: bool = False) -> dict:
-    """Assemble site/ from the repo and the verified cache; return the asset manifest."""
+def build(*, quiet: bool = False, embed_origins: list[str] | None = None) -> dict:
+    """Assemble site/ from the repo and the verified cache; return the asset manifest.
+
+    ``embed_origins``: the parent origins allowed to embed the app (``site/embed.json``);
+    None reads ``$MATTE_EMBED_ORIGINS`` (empty: only the app's own origin may embed it).
+    """
+    origins = embed_origins if embed_origins is not None else embed_origins_from_env()
+    embed = embed_config(origins)  # validate before anything is deleted
     files = fetch()
     if SITE.exists():
         shutil.rmtree(SITE)
@@ -368,12 +712,17 @@ def build(*, quiet: bool = False) -> dict:
         _place(ROOT / rel, SITE / rel)
     for folder, pattern in APP_DIRS_GLOBS:
         for path in sorted((ROOT / folder).glob(pattern)):
+            if path == SW_SOURCE:
+                continue  # goes to the site root with its build id, below
             _copy(path, SITE / folder / path.name)
     zip_package(SITE / "src" / "matte.zip")
     _copy(MANIFEST, SITE / "models" / "models.json")
     for rel, path in files.items():
         _place(path, SITE / rel)
     (SITE / ".nojekyll").write_text("")
+    write_embed_config(SITE, embed["allowed_origins"])
+    if not quiet and embed["allowed_origins"]:
+        log("embedding allowed for: " + " ".join(embed["allowed_origins"]))
 
     assets = {}
     for path in sorted(p for p in SITE.rglob("*") if p.is_file()):
@@ -381,7 +730,8 @@ def build(*, quiet: bool = False) -> dict:
         if rel in ("assets.json", ".nojekyll"):
             continue
         assets[rel] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
-    build_id = hashlib.sha256(json.dumps(assets, sort_keys=True).encode()).hexdigest()[:16]
+    build_id = build_id_of(assets)
+    assets["sw.js"] = write_service_worker(SITE, build_id, assets)
     manifest = {"build": build_id, "assets": assets}
     (SITE / "assets.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
     if not quiet:
@@ -407,7 +757,9 @@ def component_of(rel: str) -> str:
 def report_sizes(assets: dict) -> None:
     """Print the size of each component and the first-visit download of the default path."""
     manifest = load_manifest()
-    default_file = next(m["file"] for m in manifest["models"] if m["id"] == manifest["default"])
+    default = next(m for m in manifest["models"] if m["id"] == manifest["default"])
+    first_files = {f"models/{default['file']}"} | {  # the default and its preview model
+        f"models/{m['file']}" for m in manifest["models"] if m["id"] == default.get("preview")}
     sizes: dict[str, int] = {}
     for rel, info in assets.items():
         sizes[component_of(rel)] = sizes.get(component_of(rel), 0) + info["bytes"]
@@ -416,8 +768,7 @@ def report_sizes(assets: dict) -> None:
     lazy = ("codemirror", "py-editor", "py-game", "py-terminal", "mpy-")
     first = sum(
         info["bytes"] for rel, info in assets.items()
-        if not (rel.startswith("models/") and rel.endswith(".onnx") and
-                rel != f"models/{default_file}")
+        if not (rel.startswith("models/") and rel.endswith(".onnx") and rel not in first_files)
         and component_of(rel) != "onnxruntime-web (WebGPU build)"
         and not (rel.startswith("vendor/pyscript/") and any(k in rel for k in lazy))
     )
@@ -425,8 +776,162 @@ def report_sizes(assets: dict) -> None:
     for name, size in sorted(sizes.items(), key=lambda kv: -kv[1]):
         log(f"  {name:<52} {size / 1e6:8.2f} MB")
     log(f"  {'total on disk':<52} {sum(sizes.values()) / 1e6:8.2f} MB")
-    log(f"  {'first visit (WASM, default model ' + manifest['default'] + ')':<52} "
+    log(f"  {'first visit (WASM, ' + ' + '.join(sorted(first_files)) + ')':<52} "
         f"{first / 1e6:8.2f} MB")
+
+
+# --------------------------------------------------------------------------------------------
+# Offline: the service worker (site/sw.js) and what it precaches
+# --------------------------------------------------------------------------------------------
+
+SW_SOURCE = ROOT / "src" / "sw.js"
+#: The placeholders of src/sw.js that build.py fills in (each must occur exactly once).
+SW_BUILD, SW_ASSETS, SW_PRECACHE = '/*@BUILD@*/"dev"', "/*@ASSETS@*/{}", "/*@PRECACHE@*/[]"
+#: PyScript chunks the page never loads (its code editor and terminal): cached on use only.
+PYSCRIPT_LAZY = ("codemirror", "xterm")
+
+
+def precache_paths(assets: dict) -> list[str]:
+    """The files the service worker stores at install: the app shell and the runtime of the
+    WASM path. Not the models (the page caches the one it downloads), not the WebGPU build of
+    onnxruntime-web and not PyScript's editor chunks (each is cached, verified, when used)."""
+    return sorted(
+        rel for rel in assets
+        if rel != "sw.js"
+        and not (rel.startswith("models/") and rel.endswith(".onnx"))
+        and component_of(rel) != "onnxruntime-web (WebGPU build)"
+        and not (rel.startswith("vendor/pyscript/") and any(k in rel for k in PYSCRIPT_LAZY))
+    )
+
+
+def build_id_of(assets: dict, sw_source: Path = SW_SOURCE) -> str:
+    """The build id: a hash over every file of the site and the service worker's source, so
+    any change makes a new sw.js (the browser updates) and a new cache name."""
+    basis = {"assets": assets, "sw.js": sha256_file(sw_source)}
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def render_service_worker(template: str, build_id: str, assets: dict) -> str:
+    """src/sw.js with the build id, every file's size and sha256, and the precache list."""
+    table = {rel: [info["bytes"], info["sha256"]] for rel, info in sorted(assets.items())
+             if rel != "sw.js"}
+    values = {SW_BUILD: json.dumps(build_id), SW_ASSETS: json.dumps(table, indent=0),
+              SW_PRECACHE: json.dumps(precache_paths(assets), indent=0)}
+    for placeholder, value in values.items():
+        if template.count(placeholder) != 1:
+            raise BuildError(f"{SW_SOURCE.name} must contain {placeholder} exactly once")
+        template = template.replace(placeholder, value)
+    return template
+
+
+def write_service_worker(site: Path, build_id: str, assets: dict) -> dict:
+    """Write ``site/sw.js`` (at the root: its scope is the whole site); return its asset entry."""
+    out = site / "sw.js"
+    out.write_text(render_service_worker(SW_SOURCE.read_text(encoding="utf-8"), build_id,
+                                         assets), encoding="utf-8")
+    return {"bytes": out.stat().st_size, "sha256": sha256_file(out)}
+
+
+# --------------------------------------------------------------------------------------------
+# Embedding: the allowlist of parent origins (site/embed.json)
+# --------------------------------------------------------------------------------------------
+
+#: Environment variable with the allowed parent origins (separated by commas or spaces).
+EMBED_ENV = "MATTE_EMBED_ORIGINS"
+EMBED_FILE = "embed.json"
+_DNS_HOST = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+
+
+def normalize_origin(value: str) -> str:
+    """An origin exactly as browsers serialize it (``MessageEvent.origin``), or BuildError.
+
+    Accepted: ``http(s)://host[:port]`` with an optional trailing ``/``. The scheme and host are
+    lower-cased and a default port (80 for http, 443 for https) is dropped, so
+    ``HTTPS://A.Example:443/`` becomes ``https://a.example``. Refused: wildcards, paths,
+    queries, fragments, user names, other schemes, ``null`` and non-ASCII host names (write
+    them in their ``xn--`` form).
+    """
+    import re
+    import urllib.parse
+
+    raw = str(value).strip()
+    hint = "write an origin as scheme://host[:port], e.g. https://www.example.com"
+    if not raw:
+        raise BuildError(f"embed origin: an empty origin is not allowed; {hint}")
+    if "*" in raw:
+        raise BuildError(f"embed origin {raw!r}: wildcards are not supported; list every "
+                         f"origin that may embed the app ({hint})")
+    if not raw.isascii():
+        raise BuildError(f"embed origin {raw!r}: write a non-ASCII host name in its "
+                         "punycode form (xn--...)")
+    if any(c in raw for c in "?#@\\ \t") or raw.lower() == "null":
+        raise BuildError(f"embed origin {raw!r}: not an origin; {hint}")
+    try:
+        parts = urllib.parse.urlsplit(raw)
+    except ValueError as exc:
+        raise BuildError(f"embed origin {raw!r}: bad origin ({exc}); {hint}") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or "://" not in raw:
+        raise BuildError(f"embed origin {raw!r}: the scheme must be https:// (or http:// for "
+                         f"local development); {hint}")
+    if parts.path not in ("", "/"):
+        raise BuildError(f"embed origin {raw!r}: an origin has no path ({parts.path!r}); {hint}")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise BuildError(f"embed origin {raw!r}: bad port; {hint}") from exc
+    host = (parts.hostname or "").lower()
+    if host.startswith("[") or ":" in host:  # an IPv6 address
+        import ipaddress
+
+        try:
+            host = f"[{ipaddress.IPv6Address(host.strip('[]')).compressed}]"
+        except ValueError as exc:
+            raise BuildError(f"embed origin {raw!r}: bad IPv6 address; {hint}") from exc
+    elif not re.fullmatch(_DNS_HOST, host) or len(host) > 253:
+        raise BuildError(f"embed origin {raw!r}: bad host name {host!r}; {hint}")
+    if port is not None and port != {"http": 80, "https": 443}[scheme]:
+        return f"{scheme}://{host}:{port}"
+    return f"{scheme}://{host}"
+
+
+def embed_origins_from_env() -> list[str]:
+    """The origins listed in ``$MATTE_EMBED_ORIGINS`` (commas or spaces between them)."""
+    return os.environ.get(EMBED_ENV, "").replace(",", " ").split()
+
+
+def embed_config(origins: list[str]) -> dict:
+    """The content of ``site/embed.json``: validated, normalized, duplicates removed."""
+    allowed: list[str] = []
+    for origin in origins:
+        norm = normalize_origin(origin)
+        if norm not in allowed:
+            allowed.append(norm)
+    return {"version": 1, "allowed_origins": allowed}
+
+
+def write_embed_config(site: Path, origins: list[str]) -> dict:
+    """Write ``embed.json`` into ``site`` and return its content."""
+    conf = embed_config(origins)
+    (site / EMBED_FILE).write_text(json.dumps(conf, indent=1) + "\n", encoding="utf-8")
+    return conf
+
+
+def read_embed_origins(root: Path = SITE) -> list[str]:
+    """The allowed parent origins of a built site (none when it has no ``embed.json``)."""
+    try:
+        conf = json.loads((root / EMBED_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise BuildError(f"{root / EMBED_FILE} is not valid JSON ({exc}); rebuild the site") \
+            from exc
+    return embed_config(list(conf.get("allowed_origins", [])))["allowed_origins"]
+
+
+def frame_ancestors_directive(origins: list[str]) -> str:
+    """The CSP directive that lets only the app's own origin and ``origins`` frame the page."""
+    return " ".join(["frame-ancestors", "'self'", *origins])
 
 
 # --------------------------------------------------------------------------------------------
@@ -446,8 +951,23 @@ def content_security_policy(root: Path = SITE) -> str | None:
     return m.group(1) if m else None
 
 
-def make_handler(root: Path, *, isolate: bool):
+def header_csp(root: Path = SITE, *, ancestors: bool = True) -> str | None:
+    """The CSP header the serve command sends: the meta tag's policy plus ``frame-ancestors``
+    from ``embed.json`` (a directive that only works as a header)."""
     csp = content_security_policy(root)
+    if csp and ancestors:
+        csp = f"{csp}; {frame_ancestors_directive(read_embed_origins(root))}"
+    return csp
+
+
+def make_handler(root: Path, *, isolate: bool, frame_ancestors: bool = True):
+    """A request handler for ``root``. ``frame_ancestors=False`` leaves that directive out of
+    the CSP header, like a static host that sends no headers of ours (the page's JavaScript
+    still enforces the embed allowlist)."""
+    csp = header_csp(root, ancestors=frame_ancestors)
+    # An isolated (COOP/COEP) parent may frame the page only if the document says
+    # Cross-Origin-Resource-Policy: cross-origin; frame-ancestors still limits who may.
+    embeddable = bool(read_embed_origins(root))
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME}
@@ -457,9 +977,11 @@ def make_handler(root: Path, *, isolate: bool):
 
         def end_headers(self) -> None:
             if isolate:
+                page = self.path.split("?", 1)[0].endswith(("/", ".html"))
                 self.send_header("Cross-Origin-Opener-Policy", "same-origin")
                 self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-                self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+                self.send_header("Cross-Origin-Resource-Policy",
+                                 "cross-origin" if page and embeddable else "same-origin")
             self.send_header("Cache-Control", "no-cache")
             self.send_header("X-Content-Type-Options", "nosniff")
             self.send_header("Referrer-Policy", "no-referrer")
@@ -517,8 +1039,13 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("fetch", help="download and verify the pinned packages into the cache")
-    sub.add_parser("build", help="assemble site/")
+    p_build = sub.add_parser("build", help="assemble site/")
     p_serve = sub.add_parser("serve", help="build, then serve site/ on 127.0.0.1")
+    for p in (p_build, p_serve):
+        p.add_argument("--embed-origin", action="append", metavar="ORIGIN", dest="embed_origins",
+                       help="a parent origin allowed to embed the app in an iframe, e.g. "
+                            "https://www.example.com (repeatable; default: $MATTE_EMBED_ORIGINS,"
+                            " else none: only the app's own origin)")
     p_serve.add_argument("--port", type=int, default=8000)
     p_serve.add_argument("--no-isolate", action="store_true",
                          help="no COOP/COEP headers (like GitHub Pages: one inference thread)")
@@ -533,10 +1060,12 @@ def main(argv: list[str] | None = None) -> int:
             fetch()
             log(f"cache ready in {cache_dir()}")
         elif args.cmd == "build":
-            build()
+            build(embed_origins=args.embed_origins)
         elif args.cmd == "serve":
             if not args.no_build:
-                build()
+                build(embed_origins=args.embed_origins)
+            elif args.embed_origins is not None:  # embed.json is part of the build (hashes)
+                parser.error("--embed-origin rebuilds site/: leave out --no-build")
             serve(port=args.port, isolate=not args.no_isolate)
         elif args.cmd == "test":
             return run_tests(args.pytest_args + extra)  # pytest options such as -q, -k

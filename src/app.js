@@ -87,6 +87,18 @@ function emit(stage, detail = {}) {
 // ---------------------------------------------------------------------------------------------
 // Python readiness
 
+/** "webgpu" unless the user chose WASM (?backend=wasm, or remembered in localStorage). */
+function preferredBackend() {
+  const asked = new URLSearchParams(location.search).get("backend");
+  if (asked === "wasm" || asked === "webgpu") return asked;
+  return localStorage.getItem("matte.backend") === "wasm" ? "wasm" : "webgpu";
+}
+
+window.addEventListener("matte:backend", (e) => { // WebGPU failed during a run: now WASM
+  state.backend = e.detail.backend;
+  $("backend").textContent = bridge.backendLabel(e.detail.backend, state.caps);
+});
+
 const pyReady = new Promise((resolve, reject) => {
   if (window.mattePy) resolve(window.mattePy);
   window.addEventListener("matte:py-ready", () => resolve(window.mattePy), { once: true });
@@ -157,12 +169,41 @@ async function fetchModel(info, onProgress) {
     throw new Error(`The model file ${info.file} is corrupt (sha256 ${hex.slice(0, 12)}…, `
       + `expected ${info.sha256.slice(0, 12)}…). Rebuild the site with \`python build.py build\`.`);
   }
+  if (hex !== null) keepModelOffline(info, buf, resp); // offline section: cache the verified bytes
   return buf;
 }
 
-function ensureSession(id) {
-  if (state.sessions.has(id)) return state.sessions.get(id);
+/** The session of a preview model (the fast model whose mask shows first): loaded quietly
+ * beside the chosen model, warmed up with one run so its first real run is not slower. */
+function previewSession(id) {
+  const info = modelFile(id, preferredBackend());
+  const p = (async () => {
+    const bytes = await fetchModel(info, () => {});
+    const [h, w] = info.input.size;
+    return bridge.createSession(id, bytes, { backend: preferredBackend(), caps: state.caps,
+      warmup: { input: info.input.name, dims: [1, 3, h, w] } });
+  })();
+  p.catch(() => state.sessions.delete(id)); // no preview then; the full run still happens
+  state.sessions.set(id, p);
+  return p;
+}
+
+/** The file to download for a model on this browser: the float32 variant where WebGPU will
+ * run it on an adapter without shader-f16 (float16 kernels need it), else the model's own. */
+function modelFile(id, backend) {
   const info = modelInfo(id);
+  const fp32 = info.variants && info.variants.fp32;
+  if (backend === "webgpu" && state.caps.webgpu && !state.caps.shaderF16 && fp32) {
+    return { ...info, ...fp32, variant: "fp32" };
+  }
+  return info;
+}
+
+function ensureSession(id, { quiet = false } = {}) {
+  if (state.sessions.has(id)) return state.sessions.get(id);
+  if (quiet) return previewSession(id);
+  const backend = preferredBackend();
+  const info = modelFile(id, backend);
   const p = (async () => {
     const t0 = performance.now();
     step("model", "active", "");
@@ -175,7 +216,6 @@ function ensureSession(id) {
     step("model", undefined, "preparing…");
     emit("compute:session", { model: id });
     const t1 = performance.now();
-    const backend = localStorage.getItem("matte.backend") === "wasm" ? "wasm" : "webgpu";
     const entry = await bridge.createSession(id, bytes, {
       backend, caps: state.caps, onNotice: notice,
     });
@@ -214,10 +254,10 @@ function itemByKey(key) {
 function setItemStatus(item, status, text) {
   item.status = status;
   if (!item.el) return;
-  item.el.classList.remove("queued", "working", "done", "failed");
+  item.el.classList.remove("queued", "working", "preview", "done", "failed");
   item.el.classList.add(status);
   item.el.querySelector(".q-status").textContent = text || {
-    queued: "Waiting", working: "Working…", done: "Done", failed: "Failed" }[status];
+    queued: "Waiting", working: "Working…", preview: "Preview", done: "Done", failed: "Failed" }[status];
   item.el.title = `${item.name}${item.error ? ` — ${item.error}` : ""}`;
 }
 
@@ -254,8 +294,9 @@ function handleFiles(list) {
   if (!files.length) return;
   clearError();
   notice("");
+  latestDrop += 1;
   const added = files.map((file) => ({ key: nextKey++, file, name: file.name || "pasted image",
-    pyId: null, status: "queued", error: null, el: null }));
+    pyId: null, status: "queued", error: null, el: null, drop: latestDrop, stage: null }));
   queue.push(...added);
   added.forEach(makeThumb);
   updateQueueVisibility();
@@ -265,12 +306,24 @@ function handleFiles(list) {
   runQueue();
 }
 
+// Order of work: the newest drop's images first (a preview of a just-dropped image comes
+// before the pending full-quality run of an older one), then older queued images, then the
+// full-quality runs still pending. A model run in flight cannot be interrupted (onnxruntime-web
+// has no abort); what is cancelled is the work not started yet, which is deferred, not lost.
+let latestDrop = 0;
+
+function nextWork() {
+  return queue.find((q) => q.status === "queued" && q.drop === latestDrop)
+    || queue.find((q) => q.status === "queued")
+    || queue.find((q) => q.status === "preview");
+}
+
 async function runQueue() {
   if (queueRunning) return;
   queueRunning = true;
   try {
     for (;;) {
-      const item = queue.find((q) => q.status === "queued");
+      const item = nextWork();
       if (!item) break;
       await processItem(item);
       updateQueueVisibility();
@@ -282,12 +335,30 @@ async function runQueue() {
   }
 }
 
+function failItem(item, err) {
+  item.error = err instanceof UserError ? err.message : `Something went wrong: ${err.message || err}`;
+  setItemStatus(item, "failed");
+  bar(0);
+  const failed = queue.filter((q) => q.status === "failed");
+  showError(failed.length > 1
+    ? `${failed.length} files could not be used. ${failed.map((q) => `${q.name}: ${q.error}`).join(" · ")}`
+    : (queue.length > 1 ? `${item.name}: ${item.error}` : item.error));
+  if (!state.hasResult) {
+    $("result").hidden = true;
+    $("dropzone").hidden = false;
+    setState("error");
+  }
+  status("Ready");
+}
+
+/** Decode an item, show a quick preview mask when the model has one, then the full mask. */
 async function processItem(item) {
   state.busy = true;
   document.body.dataset.busy = "1";
-  setItemStatus(item, "working");
+  const resumed = item.status === "preview"; // its preview is shown; the full run was deferred
+  setItemStatus(item, "working", resumed ? "Refining…" : undefined);
   const t0 = performance.now();
-  state.timings.run = { start: t0 };
+  if (!resumed) state.timings.run = { start: t0 };
   const first = !state.hasResult;
   if (first) {
     $("dropzone").hidden = true;
@@ -295,83 +366,111 @@ async function processItem(item) {
     setState("loading");
     $("busy").hidden = false;
   }
-  ["decode", "inference", "finish"].forEach((s) => step(s, "", ""));
   $("progress-panel").open = true;
-  $("file-info").textContent = `${item.name} · ${mb(item.file.size)}`;
   try {
-    const bytes = new Uint8Array(await item.file.arrayBuffer());
-    if (!window.mattePy) {
-      step("python", "active", "");
-      bar(null);
-      status("Starting Python…");
-    }
     const py = await pyReady;
-    step("decode", "active", "");
-    const opened = py.add_image(bytes, item.name);
-    if (opened.error) {
-      step("decode", "failed", "");
-      throw new UserError(opened.error);
+    if (!resumed) {
+      ["decode", "inference", "finish"].forEach((st) => step(st, "", ""));
+      $("file-info").textContent = `${item.name} · ${mb(item.file.size)}`;
+      const bytes = new Uint8Array(await item.file.arrayBuffer());
+      step("decode", "active", "");
+      const opened = py.add_image(bytes, item.name);
+      if (opened.error) {
+        step("decode", "failed", "");
+        throw new UserError(opened.error);
+      }
+      item.pyId = opened.id;
+      item.size = [opened.width, opened.height];
+      state.timings.run.decode = opened.ms;
+      step("decode", "done", `${opened.width}×${opened.height}`);
+      if (opened.notes && opened.notes.length) notice(Array.from(opened.notes).join(" "));
+      if (first) $("busy-text").textContent = "Removing the background…";
     }
-    item.pyId = opened.id;
-    item.size = [opened.width, opened.height];
-    state.timings.run.decode = opened.ms;
-    step("decode", "done", `${opened.width}×${opened.height}`);
-    if (opened.notes && opened.notes.length) notice(Array.from(opened.notes).join(" "));
-    if (first) $("busy-text").textContent = "Removing the background…";
-
-    step("inference", "active", "");
+    const [w, h] = item.size;
     const modelId = state.modelId;
-    const session = ensureSession(modelId);
+    step("inference", "active", "");
+    const session = ensureSession(modelId); // the preview below does not wait for it
+    const run = async (stage) => {
+      const tInf = performance.now();
+      const timer = setInterval(() => step("inference", undefined, secs(performance.now() - tInf)), 500);
+      try {
+        const seg = await py.segment(item.pyId, modelId, stage);
+        if (seg.error) {
+          step("inference", "failed", "");
+          throw new UserError(`${seg.error} Your image is kept: try again, or pick the fast model.`);
+        }
+        return seg;
+      } finally {
+        clearInterval(timer);
+      }
+    };
+    const previewId = modelInfo(modelId).preview;
+    const previewReady = !resumed && previewId && await ensureSession(previewId, { quiet: true })
+      .then(() => true, () => false);
+    if (previewReady) {
+      status(`Removing the background of ${item.name} with ${modelInfo(modelId).label}…`);
+      const pre = await run("preview");
+      if (!pre.skipped) {
+        state.timings.run.preview = { ...pre.times, shown: performance.now() - t0 };
+        item.stage = "preview";
+        setItemStatus(item, "preview", "Preview");
+        if (first || state.showNext === item.key) activate(item);
+        $("busy").hidden = true;
+        document.body.dataset.stage = "preview";
+        emit("preview", { timings: state.timings.run });
+        if (item.drop !== latestDrop) { // newer images were dropped: their previews first
+          status(`Preview of ${item.name}; its full-quality mask follows the new images.`);
+          return;
+        }
+        setItemStatus(item, "working", "Refining…");
+      }
+    }
     if (!bridge.hasSession(modelId)) status("Waiting for the model…");
     await session;
     bar(null);
-    const tInf = performance.now();
-    const timer = setInterval(() => step("inference", undefined, secs(performance.now() - tInf)), 250);
-    status(`Removing the background of ${item.name} with ${modelInfo(modelId).label}…`);
-    let seg;
-    try {
-      seg = await py.segment(item.pyId, modelId);
-    } finally {
-      clearInterval(timer);
-    }
-    if (seg.error) {
-      step("inference", "failed", "");
-      throw new UserError(`${seg.error} Your image is kept: try again, or pick the fast model.`);
-    }
+    status(item.stage === "preview"
+      ? `Preview shown; computing the full-quality mask of ${item.name}… You can edit already.`
+      : `Removing the background of ${item.name} with ${modelInfo(modelId).label}…`);
+    const seg = await run("final");
     const times = seg.times;
     step("inference", "done", secs(times.inference));
     step("finish", "done", secs(times.postprocess));
-    state.timings.run = { ...state.timings.run, ...times, total: performance.now() - t0 };
+    state.timings.run = { ...state.timings.run, ...times, total: performance.now() - state.timings.run.start };
+    const wasPreview = item.stage === "preview";
+    item.stage = "final";
     setItemStatus(item, "done");
     state.unsaved = true;
     bar(1);
-    if (first || state.showNext === item.key) {
+    if (state.activeKey === item.key) {
+      // Python has redrawn the view with the new mask (or does so when the stroke or refine
+      // preview in progress ends: seg.pending)
+      document.body.dataset.stage = seg.pending ? "pending" : "final";
+      if (wasPreview) onHistory(seg);
+    } else if (first || state.showNext === item.key) {
       activate(item);
+      document.body.dataset.stage = "final";
     }
-    state.timings.run.total = performance.now() - t0;
-    status(`Done in ${secs(performance.now() - t0)} · ${opened.width}×${opened.height}`);
+    status(`Done in ${secs(performance.now() - t0)} · ${w}×${h}`);
     emit("done", { timings: state.timings.run });
   } catch (err) {
-    item.error = err instanceof UserError ? err.message : `Something went wrong: ${err.message || err}`;
-    setItemStatus(item, "failed");
-    bar(0);
-    const failed = queue.filter((q) => q.status === "failed");
-    showError(failed.length > 1
-      ? `${failed.length} files could not be used. ${failed.map((q) => `${q.name}: ${q.error}`).join(" · ")}`
-      : (queue.length > 1 ? `${item.name}: ${item.error}` : item.error));
-    if (!state.hasResult) {
-      $("result").hidden = true;
-      $("dropzone").hidden = false;
-      setState("error");
+    if (item.status === "working" && item.stage === "preview") {
+      // the preview stays usable: report the failed full run and keep the item editable
+      setItemStatus(item, "done", "Preview only");
+      item.stage = "final";
+      showError(`${item.name}: the full-quality run failed (${err.message || err}); `
+        + "the preview mask and your edits are kept.");
+      status("Ready");
+    } else {
+      failItem(item, err);
     }
-    status("Ready");
   } finally {
     $("busy").hidden = true;
   }
 }
 
 function activate(item) {
-  if (!item || item.status !== "done" || !window.mattePy) return;
+  if (!item || !["done", "preview"].includes(item.status) && !(item.status === "working"
+    && item.stage === "preview") || !window.mattePy) return;
   const info = window.mattePy.activate(item.pyId);
   if (info.error) {
     showError(info.error);
@@ -402,7 +501,7 @@ function scheduleAutosave() {
 }
 
 async function autosave() {
-  if (!window.mattePy || !state.hasResult) return;
+  if (!window.mattePy || !state.hasResult || state.embed) return; // embedded: nothing is kept
   const snap = window.mattePy.snapshot();
   if (snap.empty) return;
   try {
@@ -416,6 +515,7 @@ async function autosave() {
 }
 
 async function restoreSaved() {
+  if (state.embed) return; // embedded: the parent's images are never stored, nothing to restore
   let saved = null;
   try {
     saved = await store.load();
@@ -463,6 +563,11 @@ async function restoreSaved() {
 
 function onHistory(h) {
   if (!h) return;
+  if (h.rebased) { // the full-quality mask replaced the preview under the user's edits
+    document.body.dataset.stage = "final";
+    notice(h.can_undo ? "Full-quality mask ready; your edits were carried over to it."
+      : "Full-quality mask ready.");
+  }
   if (h.can_undo) state.unsaved = true;
   scheduleAutosave();
   $("undo").disabled = !h.can_undo;
@@ -736,6 +841,7 @@ function wireModelPicker() {
     localStorage.setItem(STORAGE_KEY, state.modelId);
     updateLicense();
     ensureSession(state.modelId);
+    if (modelInfo(state.modelId).preview) ensureSession(modelInfo(state.modelId).preview, { quiet: true });
   });
   updateLicense();
 }
@@ -743,6 +849,90 @@ function wireModelPicker() {
 function updateLicense() {
   const m = modelInfo(state.modelId);
   $("license").textContent = `Model: ${m.label}. License ${m.license}. ${m.license_note || ""}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// NEW: offline. sw.js (build.py puts it at the site root with the build id) caches the app and
+// the runtime; this page stores the model it has just downloaded and verified, so the model is
+// downloaded once (the first visit is not controlled by the worker yet). See sw.js for how the
+// cache follows builds. The footer says "Available offline" once everything is stored.
+
+const OFFLINE = "serviceWorker" in navigator && window.isSecureContext && "caches" in window;
+const modelStores = new Map(); // model file -> Promise<boolean> (this page's cache write)
+let offlineReg = null;
+
+function offlineState(text, flag = "no") { // flag: ready | update | stale | no
+  const el = $("offline-state");
+  el.textContent = text;
+  el.dataset.ok = flag === "ready" ? "1" : "";
+  el.hidden = !text;
+  document.body.dataset.offline = flag;
+}
+
+/** Store a verified model where sw.js serves it from (content addressed, see sw.js). */
+function keepModelOffline(info, bytes, resp) {
+  if (!OFFLINE || resp.headers.get("X-Matte-Cache") === "hit") return; // already stored
+  const body = new Blob([bytes]); // a copy: `bytes` goes to onnxruntime's worker next
+  const base = new URL("./", location.href);
+  const key = new URL(`models/${info.file}?sha256=${info.sha256}`, base).href;
+  const done = caches.open(`matte:${base.pathname}:models`)
+    .then((cache) => cache.put(key, new Response(body, { headers: {
+      "Content-Type": "application/octet-stream", "Content-Length": String(info.bytes) } })))
+    .then(() => true, (err) => {
+      offlineState(err && err.name === "QuotaExceededError"
+        ? "Not available offline: the browser has no room for the model." : "");
+      return false;
+    });
+  modelStores.set(info.file, done);
+  if (offlineReg) done.then((ok) => ok && refreshOffline());
+}
+
+function askWorker(worker) {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    const timer = setTimeout(() => resolve({ error: "no answer" }), 10_000);
+    channel.port1.onmessage = (e) => { clearTimeout(timer); resolve(e.data); };
+    worker.postMessage({ type: "matte:status" }, [channel.port2]);
+  });
+}
+
+async function refreshOffline() {
+  const reg = await navigator.serviceWorker.ready; // active: its precache is complete
+  const file = modelInfo(state.modelId).file;
+  if (modelStores.has(file)) await modelStores.get(file);
+  const s = await askWorker(reg.active);
+  state.offline = s;
+  if (reg.waiting && navigator.serviceWorker.controller) {
+    offlineState("Update ready: it applies once every matte tab is closed.", "update");
+  } else if (!s.error && !s.missing.length && s.models.includes(`models/${file}`)) {
+    offlineState("Available offline", "ready");
+  }
+}
+
+/** Register sw.js once start-up is over, so installing it never slows the first visit. */
+async function registerOffline() {
+  if (!OFFLINE) return;
+  if (document.body.dataset.ready !== "1") {
+    await new Promise((resolve) => window.addEventListener("matte:stage", (e) => {
+      if (e.detail.stage === "ready") resolve();
+    }));
+  }
+  try {
+    offlineReg = await navigator.serviceWorker.register("./sw.js", { updateViaCache: "none" });
+  } catch (err) {
+    console.warn(`matte: no offline use (${err.message || err})`);
+    return;
+  }
+  navigator.serviceWorker.addEventListener("message", (e) => {
+    if (e.data && e.data.type === "matte:stale") {
+      offlineState("matte was updated: close every matte tab and open it again.", "stale");
+    }
+  });
+  offlineReg.addEventListener("updatefound", () => {
+    const worker = offlineReg.installing;
+    if (worker) worker.addEventListener("statechange", () => refreshOffline());
+  });
+  await refreshOffline();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -761,10 +951,14 @@ async function boot() {
   const wanted = params.get("model") || saved || catalog.default;
   state.modelId = catalog.models.some((m) => m.id === wanted) ? wanted : catalog.default;
   wireModelPicker();
-  $("backend").textContent = bridge.backendLabel(caps.webgpu ? "webgpu" : "wasm", caps);
+  $("backend").textContent = bridge.backendLabel(
+    caps.webgpu && preferredBackend() === "webgpu" ? "webgpu" : "wasm", caps);
   emit("probe", { caps });
+  startEmbed(); // the postMessage API when framed (NEW section at the end)
   ensureSession(state.modelId); // in parallel with Python start-up
+  if (modelInfo(state.modelId).preview) ensureSession(modelInfo(state.modelId).preview, { quiet: true });
   restoreSaved(); // a session autosaved before a reload or a crash comes back
+  registerOffline(); // offline section: sw.js, once start-up is over
   setState("ready-shell");
   status("Loading the model and Python in the background. You can drop an image now.");
   Promise.allSettled([pyReady, state.sessions.get(state.modelId)]).then((r) => {
@@ -778,3 +972,82 @@ async function boot() {
 }
 
 boot().catch((err) => showError(`matte could not start: ${err.message || err}`));
+
+// ---------------------------------------------------------------------------------------------
+// NEW: embed API. When the page is framed (or opened with ?embed=1), src/embed.js answers the
+// postMessage protocol for parent origins on the deployer's allowlist (embed.json; README
+// "Embedding"); these functions are what it drives. The editor stays fully usable.
+
+function startEmbed() {
+  let framed = true;
+  try { framed = window.parent !== window; } catch { /* a cross-origin parent: framed */ }
+  state.embed = framed || new URLSearchParams(location.search).get("embed") === "1";
+  if (!state.embed) return;
+  document.body.dataset.embed = "1";
+  import("./embed.js").then((embed) => embed.start({
+    openFile,
+    exportActive,
+    info: () => ({ model: state.modelId, formats: ["png", "webp", "jpeg"] }),
+    delivered: () => { state.unsaved = false; }, // the parent has the file: no leave prompt
+  })).catch((err) => console.warn(`matte embed API unavailable: ${err.message || err}`));
+}
+
+const embedError = (message, code) => Object.assign(new Error(message), { code });
+
+/** Open one image as a drop does, wait until it is processed, show it, apply the output
+ * options (checked by embed.checkOptions) and export it: {bytes, mime, name}. */
+export async function openFile(blob, name, options = {}) {
+  const file = new File([blob], name, { type: blob.type || "" });
+  const key = nextKey; // handleFiles numbers the new item from here, synchronously
+  handleFiles([file]);
+  const item = itemByKey(key);
+  if (!item) throw embedError("The image could not be queued.", "failed");
+  await new Promise((resolve) => {
+    const check = () => {
+      if (item.status !== "done" && item.status !== "failed") return;
+      clearInterval(timer);
+      window.removeEventListener("matte:stage", check);
+      resolve();
+    };
+    const timer = setInterval(check, 100);
+    window.addEventListener("matte:stage", check);
+  });
+  if (item.status === "failed") throw embedError(item.error || "The image could not be processed.", "image");
+  if (state.activeKey !== item.key) activate(item); // the user may have opened another meanwhile
+  if (state.activeKey !== item.key) throw embedError("The result could not be opened.", "failed");
+  return exportActive(options);
+}
+
+/** Export the open image (with the user's edits) after applying the given output options. */
+export async function exportActive(options = {}) {
+  const py = await pyReady;
+  if (!state.hasResult) throw embedError("Nothing to export yet: send an image with `open` first.", "no-image");
+  const check = (r) => { if (r && r.error) throw embedError(r.error, "bad-request"); };
+  const bg = options.background;
+  if (bg) {
+    if (bg.kind === "image") {
+      check(py.set_background_image(new Uint8Array(await bg.image.arrayBuffer()), "background"));
+    } else {
+      if (bg.kind === "color") $("bg-color").value = bg.color;
+      check(py.set_background(bg.kind, $("bg-color").value));
+    }
+    pressed("[data-bg]", bg.kind, "bg");
+    updateImgboxBackground();
+  }
+  if (options.crop) {
+    const margin = options.crop.margin ?? Number($("crop-margin").value);
+    $("crop").checked = options.crop.on;
+    $("crop-margin").value = margin;
+    $("crop-margin-out").textContent = `${margin} px`;
+    py.set_crop(options.crop.on, margin);
+  }
+  if (options.shadow !== undefined) {
+    $("shadow").checked = options.shadow;
+    py.set_shadow(options.shadow);
+  }
+  editor.render();
+  const out = py.export_image(options.format || "png", options.quality ?? 90, Boolean(options.maskOnly));
+  if (out.error) throw embedError(out.error, "export");
+  status(`Sent ${out.name} to the embedding page (${mb(out.bytes.length)}).`);
+  return { bytes: out.bytes, mime: out.mime, name: out.name };
+}

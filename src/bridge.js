@@ -72,21 +72,22 @@ export function backendLabel(backend, caps) {
  * available, and falls back to WASM; `onNotice` hears about a fallback.
  * The bytes may be transferred to a worker: the caller must not reuse them.
  */
-export async function createSession(modelId, bytes, { backend = "wasm", caps, onNotice } = {}) {
+export async function createSession(modelId, bytes, { backend = "wasm", caps, onNotice,
+  warmup = null } = {}) {
   if (sessions.has(modelId)) return sessions.get(modelId);
   const order = backend === "webgpu" && caps.webgpu ? ["webgpu", "wasm"] : ["wasm"];
   let lastError = null;
   for (const b of order) {
     try {
-      const ort = await runtime(b, caps);
-      const providers = b === "webgpu" ? ["webgpu"] : ["wasm"];
-      // WebGPU keeps a copy of the bytes, so the WASM fallback below can reuse them.
-      const data = b === "webgpu" ? bytes.slice() : bytes;
-      const session = await ort.InferenceSession.create(data, {
-        executionProviders: providers,
-        graphOptimizationLevel: "all",
-      });
-      const entry = { session, backend: b, ort };
+      const entry = await openSession(b, b === "webgpu" ? bytes.slice() : bytes, caps);
+      // A WebGPU session keeps the model bytes (a copy was given to onnxruntime), so a
+      // failure during a run (device lost, an operator that fails only at run time) can
+      // still fall back to WASM without downloading the model again.
+      if (b === "webgpu") Object.assign(entry, { bytes, caps, onNotice });
+      // A first run pays one-off costs (memory arenas, kernel set-up: about 0.4 s of a 1.2 s
+      // ISNet preview run, measured); a tiny run ({input, dims}) pays them in the background.
+      entry.warm = warmup ? runOn(entry, warmup.input, new Float32Array(
+        warmup.dims.reduce((a, n) => a * n, 1)), warmup.dims, null).catch(() => {}) : null;
       sessions.set(modelId, entry);
       return entry;
     } catch (err) {
@@ -100,6 +101,21 @@ export async function createSession(modelId, bytes, { backend = "wasm", caps, on
   throw lastError;
 }
 
+async function openSession(backend, data, caps) {
+  const ort = await runtime(backend, caps);
+  const session = await ort.InferenceSession.create(data, {
+    executionProviders: [backend],
+    graphOptimizationLevel: "all",
+  });
+  return { session, backend, ort };
+}
+
+/** The backend a model's session uses now ("webgpu" or "wasm"), or null. */
+export function backendOf(modelId) {
+  const entry = sessions.get(modelId);
+  return entry ? entry.backend : null;
+}
+
 export function hasSession(modelId) {
   return sessions.has(modelId);
 }
@@ -111,6 +127,24 @@ export function hasSession(modelId) {
 export async function run(modelId, inputName, data, dims, outputName) {
   const entry = sessions.get(modelId);
   if (!entry) throw new Error(`model ${modelId} is not loaded yet`);
+  if (entry.warm) await entry.warm;
+  if (entry.backend !== "webgpu") return runOn(entry, inputName, data, dims, outputName);
+  // WebGPU: keep the input until the run succeeds, for a WASM retry
+  try {
+    return await runOn(entry, inputName, data.slice(), dims, outputName);
+  } catch (err) {
+    const why = String(err && err.message || err).slice(0, 160);
+    if (entry.onNotice) entry.onNotice(`WebGPU failed during inference (${why}); `
+      + "switched to WASM, your image and edits are kept.");
+    const wasm = await openSession("wasm", entry.bytes, entry.caps);
+    sessions.set(modelId, wasm);
+    try { await entry.session.release(); } catch { /* the device may be gone */ }
+    window.dispatchEvent(new CustomEvent("matte:backend", { detail: { modelId, backend: "wasm" } }));
+    return runOn(wasm, inputName, data, dims, outputName);
+  }
+}
+
+async function runOn(entry, inputName, data, dims, outputName) {
   const { session, ort } = entry;
   const feeds = { [inputName]: new ort.Tensor("float32", data, Array.from(dims)) };
   const name = outputName || session.outputNames[0];

@@ -43,6 +43,9 @@ class ModelSpec:
         Output to read; None means the graph's first output.
     output_range : {"unit", "minmax"}
         How to map the raw output to [0, 1].
+    preview : str or None
+        Id of a faster model whose mask is shown first while this one runs (the progressive
+        result); None: no preview.
     """
 
     id: str
@@ -64,6 +67,7 @@ class ModelSpec:
     aliases: tuple[str, ...] = ()
     precision: str = "fp32"
     source: Mapping[str, Any] = field(default_factory=dict)
+    preview: str | None = None
 
     @classmethod
     def from_dict(cls, entry: Mapping[str, Any]) -> ModelSpec:
@@ -105,6 +109,9 @@ class ModelSpec:
         out_name = out.get("name")
         if out_name is not None and not isinstance(out_name, str):
             raise ModelError(f"models manifest: model {mid!r} output.name must be a string or null")
+        preview = entry.get("preview")
+        if preview is not None and not isinstance(preview, str):
+            raise ModelError(f"models manifest: model {mid!r} preview must be a model id or null")
         sha = need("sha256", str)
         if len(sha) != 64:
             raise ModelError(f"models manifest: model {mid!r} sha256 must be 64 hex digits")
@@ -128,6 +135,7 @@ class ModelSpec:
             aliases=tuple(entry.get("aliases", ())),
             precision=entry.get("precision", "fp32"),
             source=dict(entry.get("source", {})),
+            preview=preview,
         )
 
 
@@ -168,6 +176,14 @@ def parse_manifest(data: Mapping[str, Any]) -> Catalog:
     default = data.get("default", ids[0])
     catalog = Catalog(models=models, default=default)
     catalog.get(default)  # the default must exist
+    for m in models:
+        if m.preview is not None:
+            if m.preview not in ids or m.preview == m.id:
+                raise ModelError(f"models manifest: model {m.id!r} preview {m.preview!r} must be "
+                                 "the id of another model")
+            if catalog.get(m.preview).preview is not None:
+                raise ModelError(f"models manifest: model {m.id!r} preview {m.preview!r} has a "
+                                 "preview itself")
     return catalog
 
 

@@ -152,6 +152,8 @@ from matte.overlay import _axis
 __all__ = ["BACKGROUNDS", "REFINE_OPS", "VIEWS", "EditSession", "Settings"]
 
 U8 = npt.NDArray[np.uint8]
+#: One recorded edit: (kind, keyword parameters, pointer samples (r, c, pressure) of a stroke).
+Op = tuple[str, dict[str, Any], list[tuple[float, float, float]]]
 RGB = tuple[int, int, int]
 
 BACKGROUNDS = ("transparent", "color", "image", "blur")
@@ -677,6 +679,11 @@ class EditSession:
         # refine preview
         self._base: U8 | None = None
         self._preview_op: str | None = None
+        self._preview_params: dict[str, Any] = {}
+        # the edits as operations, in history order (for rebase): done, and undone (redo)
+        self._ops: list[tuple[Op, bool]] = []  # (op, whether it made a history step)
+        self._redo_ops: list[Op] = []
+        self._cur_op: Op | None = None
         # caches
         self._bg_image: U8 | None = None  # the picture as given
         self._bg_fit: U8 | None = None  # cover-fitted to (H, W)
@@ -846,6 +853,8 @@ class EditSession:
         stroke = Stroke(self._alpha, radius=rad, mode=mode, hardness=hard, strength=stren)
         self._stroke = stroke
         self._edge_aware = edge
+        self._cur_op = ("stroke", {"mode": mode, "radius": rad, "hardness": hard,
+                                   "strength": stren, "edge_aware": edge}, [(rr, cc, pres)])
         rect = stroke.begin(rr, cc, pres)
         self._touch(rect)
         return rect
@@ -878,6 +887,8 @@ class EditSession:
             samples.append((_number(f"points[{i}] r", p[0]), _number(f"points[{i}] c", p[1]), pr))
         stroke = self._stroke
         assert stroke is not None
+        if self._cur_op is not None:
+            self._cur_op[2].extend(samples)
         dirty = EMPTY
         for rr, cc, pr in samples:
             dirty = dirty.union(stroke.extend(rr, cc, pr))
@@ -898,7 +909,10 @@ class EditSession:
         rect = stroke.end()
         if self._edge_aware and not rect.empty:
             self._snap_to_edges(stroke)
-        self._history.record_stroke(stroke, label=stroke.mode)
+        stepped = self._history.record_stroke(stroke, label=stroke.mode)
+        if self._cur_op is not None:
+            self._push_op(self._cur_op, stepped)
+        self._cur_op = None
         self._stroke = None
         self._touch(rect)
         return rect
@@ -995,6 +1009,11 @@ class EditSession:
         self.stroke_end()
         rect = self._history.undo(self._alpha)
         if rect is not None:
+            # gestures after the undone step changed nothing here: they are dropped with it
+            while self._ops and not self._ops[-1][1]:
+                self._ops.pop()
+            if self._ops:
+                self._redo_ops.append(self._ops.pop()[0])
             self._touch(rect)
         return rect
 
@@ -1011,6 +1030,8 @@ class EditSession:
             self.refine_cancel()
         rect = self._history.redo(self._alpha)
         if rect is not None:
+            if self._redo_ops:
+                self._ops.append((self._redo_ops.pop(), True))
             self._touch(rect)
         return rect
 
@@ -1028,10 +1049,12 @@ class EditSession:
         ai = self.ai_alpha
         rect = _diff_bbox(self._alpha, ai)
         if rect.empty:
+            self._push_op(("reset", {}, []), False)
             return EMPTY
         before = self._alpha[rect.slices].copy()
         self._alpha[rect.slices] = ai[rect.slices]
-        self._history.record(before, self._alpha[rect.slices], rect, label="reset")
+        self._push_op(("reset", {}, []),
+                      self._history.record(before, self._alpha[rect.slices], rect, label="reset"))
         self._touch(rect)
         return rect
 
@@ -1059,6 +1082,97 @@ class EditSession:
         if not rect.empty:
             self._alpha[rect.slices] = alpha[rect.slices]
             self._touch(rect)
+        return rect
+
+    # -- edits as operations: carried over to a new AI mask ---------------------------------
+
+    def _push_op(self, op: Op, stepped: bool) -> None:
+        # Every gesture is kept, also one that changed nothing on this mask (it may change the
+        # next one); only a gesture that made a step discards what could be redone, as in
+        # History.
+        self._ops.append((op, bool(stepped)))
+        if stepped:
+            self._redo_ops.clear()
+
+    @property
+    def ops(self) -> tuple[list[Op], list[Op]]:
+        """The edits since the AI mask as operations: ``(done, undone)``, oldest first for
+        ``done``, next-to-redo last for ``undone``. Copies; see :meth:`rebase`.
+
+        ``done`` holds every brush stroke, committed refinement and reset in order, also
+        those that changed nothing on this mask; an undo drops such gestures made after the
+        step it undoes."""
+        return ([(k, dict(p), list(s)) for (k, p, s), _ in self._ops],
+                [(k, dict(p), list(s)) for k, p, s in self._redo_ops])
+
+    def _apply_op(self, op: Op) -> None:
+        kind, params, samples = op
+        if kind == "stroke":
+            (r, c, pr), rest = samples[0], samples[1:]
+            self.stroke_begin(r, c, pressure=pr, **params)
+            if rest:
+                self.stroke_extend(rest)
+            self.stroke_end()
+        elif kind == "refine":
+            kw = dict(params)
+            self.refine_preview(kw.pop("op"), **kw)
+            self.refine_commit()
+        elif kind == "reset":
+            self.reset_mask()
+        else:
+            raise ValueError(f"op: unknown edit kind {kind!r}")
+
+    def rebase(
+        self, alpha: np.ndarray, *, ops: tuple[list[Op], list[Op]] | None = None
+    ) -> Rect:
+        """Replace the AI mask and re-apply the edits on top of it.
+
+        Used by the progressive result: the user edits the preview mask, then the
+        full-quality mask arrives. Each recorded edit (brush strokes with their pointer
+        samples, committed refinements, resets) is replayed in order through the normal
+        methods, so the new mask gets the same edits and the same undo/redo steps (undone
+        edits stay redoable). A stroke in progress is ended and a refine preview cancelled
+        first.
+
+        Parameters
+        ----------
+        alpha : ndarray of shape (H, W), dtype uint8
+            The new AI mask; copied.
+        ops : (done, undone), optional
+            The edits to replay (:attr:`ops` of this or an earlier session of the same
+            image); default: this session's own.
+
+        Returns
+        -------
+        Rect
+            The mask rectangle changed.
+        """
+        if (
+            not isinstance(alpha, np.ndarray)
+            or alpha.dtype != np.uint8
+            or alpha.shape != self.shape
+        ):
+            raise ValueError(f"alpha: expected {self.shape} uint8, got "
+                             f"{getattr(alpha, 'shape', None)} {getattr(alpha, 'dtype', None)}")
+        self.stroke_end()
+        if self._base is not None:
+            self.refine_cancel()
+        done, undone = self.ops if ops is None else ops
+        before = self._alpha.copy()
+        self._alpha[...] = alpha
+        self._ai_z = zlib.compress(self._alpha, 1)
+        self._history.clear()
+        self._ops, self._redo_ops = [], []
+        self._touch(Rect(0, 0, *self.shape))
+        for op in done:
+            self._apply_op(op)
+        steps = 0
+        for op in reversed(undone):
+            self._apply_op(op)
+            steps += int(self._ops[-1][1])
+        for _ in range(steps):
+            self.undo()
+        rect = _diff_bbox(before, self._alpha)
         return rect
 
     # -- refinement -----------------------------------------------------------------------
@@ -1117,6 +1231,7 @@ class EditSession:
         result = func(base)  # raises ValueError on bad values, before anything changes
         self._base = base
         self._preview_op = op
+        self._preview_params = dict(params)
         rect = _diff_bbox(self._alpha, result)
         if not rect.empty:
             self._alpha[rect.slices] = result[rect.slices]
@@ -1136,9 +1251,10 @@ class EditSession:
         if base is None:
             return None
         rect = _diff_bbox(base, self._alpha)
-        if not rect.empty:
-            label = f"refine {self._preview_op}"
-            self._history.record(base[rect.slices], self._alpha[rect.slices], rect, label=label)
+        stepped = not rect.empty and self._history.record(
+            base[rect.slices], self._alpha[rect.slices], rect, label=f"refine {self._preview_op}"
+        )
+        self._push_op(("refine", {"op": self._preview_op, **self._preview_params}, []), stepped)
         self._base = None
         self._preview_op = None
         return rect

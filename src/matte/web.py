@@ -83,6 +83,8 @@ class Item:
     shape: tuple[int, int]
     alpha: np.ndarray | None = None  # the AI mask
     edited: np.ndarray | None = None  # the mask as last edited (when not active)
+    ops: Any = None  # the edits as operations (EditSession.ops), when not active
+    preview: bool = False  # alpha is the quick preview; the full-quality run is pending
 
 
 class WebApp:
@@ -101,6 +103,9 @@ class WebApp:
         self.view: tuple[Rect, float, str] | None = None
         self.canvas: Any = None
         self.background: np.ndarray | None = None  # the picture of an 'image' background
+        # a full-quality mask for the active image, waiting for the stroke or refine preview
+        # in progress to end before it replaces the preview mask under the user's edits
+        self._pending: tuple[int, np.ndarray] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
     def _progress(self, stage: str, detail: str = "") -> None:
@@ -131,8 +136,10 @@ class WebApp:
         return dec
 
     def _history(self) -> Any:
+        rebased = self._apply_pending()  # a stroke or refine preview may just have ended
         s = self.session
-        return _obj({"can_undo": bool(s and s.can_undo), "can_redo": bool(s and s.can_redo)})
+        return _obj({"can_undo": bool(s and s.can_undo), "can_redo": bool(s and s.can_redo),
+                     "rebased": rebased})
 
     # -- batch ------------------------------------------------------------------------------
     def status(self) -> Any:
@@ -170,38 +177,82 @@ class WebApp:
         return _obj({"id": item.id, "width": w, "height": h, "format": decoded.format,
                      "notes": to_js(decoded.notes), "ms": (time.perf_counter() - t0) * 1e3})
 
-    async def segment(self, item_id: int, model_id: str) -> Any:
-        """Run the model on one item; returns timings per stage, or ``{error}``."""
+    async def segment(self, item_id: int, model_id: str, stage: str = "final") -> Any:
+        """Run the model on one item; returns timings per stage, or ``{error}``.
+
+        ``stage="preview"`` runs the model's preview model instead (u2netp for ISNet: about an
+        eighth of the work) with the plain upsampling, so a first mask shows fast; it returns
+        ``{skipped: true}`` for a model without a preview. ``stage="final"`` runs the full
+        model and the full post-processing; when the item already has a (preview) mask with
+        edits, the edits are re-applied on the new mask (:meth:`EditSession.rebase`), now or,
+        if a stroke or refine preview is in progress, as soon as it ends.
+        """
         item = self.items.get(int(item_id))
         if item is None:
             return _obj({"error": "That image is no longer open."})
+        preview = str(stage) == "preview"
         try:
             spec = self.catalog.get(model_id)
+            if preview:
+                if spec.preview is None:
+                    return _obj({"skipped": True})
+                spec = self.catalog.get(spec.preview)
             image = self._decoded(item)
         except MatteError as exc:
             return _obj({"error": str(exc)})
         times: dict[str, float] = {}
         t = time.perf_counter()
-        self._progress("compute:preprocess")
+        self._progress("compute:preprocess", str(stage))
         tensor = prepare(image.rgb, spec)
         times["preprocess"] = (time.perf_counter() - t) * 1e3
-        self._progress("compute:inference")
+        self._progress("compute:inference", str(stage))
         t = time.perf_counter()
         try:
             output = await self.runner.run(spec, tensor)
         except Exception as exc:  # a JS error from the bridge: keep the image, report it
             return _obj({"error": f"Inference failed: {getattr(exc, 'message', exc)}"})
         times["inference"] = (time.perf_counter() - t) * 1e3
-        self._progress("compute:postprocess")
+        if self.items.get(item.id) is not item:
+            return _obj({"error": "That image is no longer open."})
+        self._progress("compute:postprocess", str(stage))
         t = time.perf_counter()
         image = self._decoded(item)  # the user may have switched images during inference
-        alpha = finish(output, spec, image.rgb)
+        alpha = finish(output, spec, image.rgb, refine=not preview)
         if image.alpha is not None:  # a transparent source stays transparent where it was
             np.minimum(alpha, image.alpha, out=alpha)
-        item.alpha = alpha
-        item.edited = None
+        had_mask = item.alpha is not None
+        rebased = False
+        if not had_mask:
+            item.alpha = alpha
+        elif self.active is item and self.session is not None:
+            self._pending = (item.id, alpha)
+            rebased = self._apply_pending()
+        else:  # edited while active, then left: the edits are replayed when it is opened
+            item.alpha = alpha
+            item.edited = None if item.ops is not None else item.edited
+        item.preview = preview
         times["postprocess"] = (time.perf_counter() - t) * 1e3
-        return _obj({"times": _obj(times)})
+        s = self.session if self.active is item else None
+        return _obj({"times": _obj(times), "preview": preview, "rebased": rebased,
+                     "pending": self._pending is not None,
+                     "can_undo": bool(s and s.can_undo), "can_redo": bool(s and s.can_redo)})
+
+    def _apply_pending(self) -> bool:
+        """Put a waiting full-quality mask under the active session's edits, unless a stroke
+        or a refine preview is in progress; redraws the view. True when applied."""
+        if self._pending is None or self.session is None or self.active is None:
+            return False
+        item_id, alpha = self._pending
+        if item_id != self.active.id:
+            self._pending = None
+            return False
+        if self.session.stroke_active or self.session.previewing is not None:
+            return False
+        self._pending = None
+        self.active.alpha = alpha
+        self.session.rebase(alpha)
+        self._redraw(Rect(0, 0, *self.session.shape), settled=True)
+        return True
 
     def activate(self, item_id: int) -> Any:
         """Open an item in the editor (the previous one keeps its edited mask)."""
@@ -210,6 +261,11 @@ class WebApp:
             return _obj({"error": "That image has not been processed yet."})
         if self.active is not None and self.session is not None:
             self.active.edited = self.session.alpha.copy()
+            self.active.ops = self.session.ops
+            if self._pending is not None and self._pending[0] == self.active.id:
+                self.active.alpha = self._pending[1]  # its edits are replayed when reopened
+                self.active.edited = None
+                self._pending = None
         settings = self.session.settings if self.session is not None else None
         self.session = None  # free the previous session before decoding the next image
         try:
@@ -442,8 +498,6 @@ class WebApp:
 
     def export_zip(self, fmt: str = "png", quality: int = 90, mask_only: bool = False) -> Any:
         """Every processed image, encoded, in one zip: ``{bytes, name, count}``."""
-        if self.active is not None and self.session is not None:
-            self.active.edited = self.session.alpha.copy()
         buf = io.BytesIO()
         names: set[str] = set()
         count = 0
@@ -452,9 +506,12 @@ class WebApp:
                 if item.alpha is None:
                     continue
                 try:
-                    dec = self._decoded(item)
-                    settings = self.session.settings if self.session else None
-                    sess = _session_for(dec, item, settings, self.background)
+                    if item is self.active and self.session is not None:
+                        sess = self.session
+                    else:
+                        dec = self._decoded(item)
+                        settings = self.session.settings if self.session else None
+                        sess = _session_for(dec, item, settings, self.background)
                     data, name, _ = sess.export(format=str(fmt), quality=int(quality),
                                                 mask_only=bool(mask_only))
                 except (MatteError, ValueError) as exc:
@@ -478,7 +535,9 @@ def _session_for(decoded: Decoded, item: Item, settings: Settings | None,
     (``background``: the picture of an 'image' background, which Settings does not hold)."""
     # 48 MiB of history keeps a 12 MP session under 4x the image's RGBA size even when full
     sess = EditSession(decoded, item.alpha, name=item.name, history_budget=48 * 2**20)
-    if item.edited is not None:
+    if item.ops is not None:  # the edits come back with their undo steps, on the current
+        sess.rebase(item.alpha, ops=item.ops)  # AI mask (which may have changed meanwhile)
+    elif item.edited is not None:  # restored from autosave: the mask only
         sess.load_mask(item.edited)
     if settings is not None:
         if settings.background == "image" and background is not None:

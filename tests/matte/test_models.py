@@ -68,3 +68,22 @@ def test_missing_field_and_duplicates():
         parse_manifest({"models": [_entry(), _entry()]})
     with pytest.raises(ModelError, match="unknown model"):
         parse_manifest({"models": [_entry()], "default": "zzz"})
+
+
+@pytest.mark.parametrize(
+    ("preview", "msg"),
+    [("nope", "must be the id of another model"), ("m", "must be the id of another model"),
+     (7, "preview must be a model id")],
+)
+def test_preview_must_name_another_model(preview, msg):
+    data = {"models": [_entry(id="m", preview=preview), _entry(id="fast")]}
+    with pytest.raises(ModelError, match=msg):
+        parse_manifest(data)
+
+
+def test_preview_of_a_preview_is_refused():
+    data = {"models": [_entry(id="a", preview="b"), _entry(id="b", preview="c"), _entry(id="c")]}
+    with pytest.raises(ModelError, match="has a preview itself"):
+        parse_manifest(data)
+    ok = parse_manifest({"models": [_entry(id="a", preview="b"), _entry(id="b")]})
+    assert ok.get("a").preview == "b" and ok.get("b").preview is None

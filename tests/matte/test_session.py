@@ -209,6 +209,98 @@ def test_undo_redo_restore_exact_bytes(seq):
     assert np.array_equal(s.alpha, states[0])
 
 
+def _play(s: EditSession, seq) -> None:
+    """Apply an ``ops`` sequence (see above) to a session."""
+    for op in seq:
+        if op[0] == "stroke":
+            _, mode, radius, pts, edge = op
+            s.stroke_begin(*pts[0], mode=mode, radius=radius, hardness=0.5, edge_aware=edge)
+            s.stroke_extend([(r, c, 0.8) for r, c in pts[1:]])
+            s.stroke_end()
+        elif op[0] == "refine":
+            name, params = REFINES[op[1]]
+            s.refine_preview(name, **params)
+            s.refine_commit() if op[2] else s.refine_cancel()
+        elif op[0] == "reset":
+            s.reset_mask()
+        elif op[0] == "undo":
+            s.undo()
+        else:
+            s.redo()
+
+
+@settings(max_examples=40, deadline=None)
+@given(ops)
+def test_rebase_equals_editing_the_new_mask_from_the_start(seq):
+    # The progressive result: the user edits the preview mask, then the final mask arrives
+    # and the edits are carried over. Reference: a model of the documented semantics, built
+    # from what the user saw on the preview: every gesture is kept, an undo removes the last
+    # gesture that changed the mask (and the no-op gestures after it), a redo puts it back,
+    # a gesture that changed the mask clears redo. The same gestures are then made on a
+    # session of the final mask, directly.
+    rgb, preview = make_photo(40, 56, seed=3)
+    final = make_photo(40, 56, seed=3, soft=9.0)[1]
+    final[5:12, 30:50] = 255 - final[5:12, 30:50]  # the final mask also differs in shape
+    a = EditSession(Decoded(rgb, None, None, "PNG"), preview)
+    log: list[tuple[object, bool]] = []
+    redo: list[object] = []
+    for op in seq:
+        before = np.array(a.alpha)
+        _play(a, [op])
+        changed = not np.array_equal(before, a.alpha)
+        if op[0] == "undo":
+            if changed:
+                while log and not log[-1][1]:
+                    log.pop()
+                redo.append(log.pop()[0])
+        elif op[0] == "redo":
+            if changed:
+                log.append((redo.pop(), True))
+        elif op[0] != "refine" or op[2]:  # a cancelled refine preview is no gesture
+            log.append((op, changed))
+            if changed:
+                redo.clear()
+    b = EditSession(Decoded(rgb, None, None, "PNG"), final)
+    _play(b, [g for g, _ in log])
+    n = 0
+    for g in reversed(redo):
+        before = np.array(b.alpha)
+        _play(b, [g])
+        n += not np.array_equal(before, b.alpha)
+    _play(b, [("undo",)] * n)
+    a.rebase(final)
+    assert np.array_equal(a.alpha, b.alpha)
+    assert np.array_equal(a.ai_alpha, final)
+    assert (a.can_undo, a.can_redo) == (b.can_undo, b.can_redo)
+    while b.can_redo:  # the same redo steps
+        assert a.redo() is not None and b.redo() is not None
+        assert np.array_equal(a.alpha, b.alpha)
+    while b.can_undo:  # and the same undo steps, back to the final AI mask
+        assert a.undo() is not None and b.undo() is not None
+        assert np.array_equal(a.alpha, b.alpha)
+    assert not a.can_undo
+    assert np.array_equal(a.alpha, final)
+
+
+def test_rebase_replays_an_earlier_sessions_edits_and_checks_its_input():
+    rgb, preview = make_photo(40, 56, seed=1)
+    final = make_photo(40, 56, seed=1, soft=6.0)[1]
+    a = EditSession(Decoded(rgb, None, None, "PNG"), preview)
+    stroke(a, [(5, 5), (20, 40)], mode="erase", radius=4.0)
+    a.refine_preview("grow", radius=2)
+    a.refine_commit()
+    b = EditSession(Decoded(rgb, None, None, "PNG"), preview)  # e.g. the image opened again
+    b.rebase(final, ops=a.ops)
+    c = EditSession(Decoded(rgb, None, None, "PNG"), final)
+    stroke(c, [(5, 5), (20, 40)], mode="erase", radius=4.0)
+    c.refine_preview("grow", radius=2)
+    c.refine_commit()
+    assert np.array_equal(b.alpha, c.alpha)
+    assert len(b.ops[0]) == 2 and b.ops[0][0][0] == "stroke" and b.ops[0][1][0] == "refine"
+    with pytest.raises(ValueError, match="alpha"):
+        b.rebase(final[:10])
+
+
 # ------------------------------------------------------------------------------------------
 # refine previews
 
