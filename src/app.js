@@ -417,7 +417,7 @@ async function processItem(item) {
         if (first || state.showNext === item.key) activate(item);
         $("busy").hidden = true;
         document.body.dataset.stage = "preview";
-        emit("preview", { timings: state.timings.run });
+        emit("preview", { name: item.name, timings: state.timings.run });
         if (item.drop !== latestDrop) { // newer images were dropped: their previews first
           status(`Preview of ${item.name}; its full-quality mask follows the new images.`);
           return;
@@ -451,7 +451,7 @@ async function processItem(item) {
       document.body.dataset.stage = "final";
     }
     status(`Done in ${secs(performance.now() - t0)} · ${w}×${h}`);
-    emit("done", { timings: state.timings.run });
+    emit("done", { name: item.name, timings: state.timings.run });
   } catch (err) {
     if (item.status === "working" && item.stage === "preview") {
       // the preview stays usable: report the failed full run and keep the item editable
@@ -504,9 +504,12 @@ async function autosave() {
   if (!window.mattePy || !state.hasResult || state.embed) return; // embedded: nothing is kept
   const snap = window.mattePy.snapshot();
   if (snap.empty) return;
+  if (snap.busy) { scheduleAutosave(); return; } // mid-stroke or previewing: save once it ends
   try {
+    // ops: the edit log (undo/redo survive a reload); background: the picture of an image bg
     await store.save({ name: snap.name, file: snap.file, ai: snap.ai, mask: snap.mask,
-      settings: snap.settings, width: snap.width, height: snap.height, saved: Date.now() });
+      ops: snap.ops, background: snap.background, settings: snap.settings,
+      width: snap.width, height: snap.height, saved: Date.now() });
     document.body.dataset.autosaved = String(Date.now());
   } catch (err) {
     notice(`Autosave is off: this browser refused to store the session (${err && err.name || err}). `
@@ -525,7 +528,8 @@ async function restoreSaved() {
   if (!saved || !saved.file) return;
   const py = await pyReady;
   if (state.hasResult || state.busy) return; // the user already started something new
-  const info = py.restore(saved.file, saved.name, saved.ai, saved.mask, saved.settings);
+  const info = py.restore(saved.file, saved.name, saved.ai, saved.mask, saved.settings,
+    saved.ops, saved.background);
   if (info.error) {
     notice(info.error);
     await store.clear().catch(() => {});
@@ -684,6 +688,7 @@ function wireEditor() {
     pressed("[data-bg]", "image", "bg");
     updateImgboxBackground();
     editor.render();
+    scheduleAutosave();
   });
   document.querySelector(".side").addEventListener("change", scheduleAutosave);
   $("shadow").addEventListener("change", (e) => { window.mattePy.set_shadow(e.target.checked); editor.render(); });
