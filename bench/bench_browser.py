@@ -55,7 +55,7 @@ INIT_SCRIPT = r"""
   const memories = new Set();
   window.__bench = rec;
   window.addEventListener("matte:stage",
-    (e) => rec.stages.push([e.detail.stage, performance.now()]));
+    (e) => rec.stages.push([e.detail.stage, performance.now(), e.detail.phase || ""]));
   try {
     new PerformanceObserver((list) => {
       for (const e of list.getEntries()) rec.longtasks.push([e.startTime, e.duration]);
@@ -715,10 +715,12 @@ WINDOWS = [("file read + call", None), ("decode + glue", "compute:decode"),
 
 
 def _stage_times(stages: list, dropped: float) -> dict[str, float]:
-    """First time of each matte:stage event after the drop."""
+    """First time of each matte:stage event after the drop; the preview model's run (phase
+    "preview" of the progressive result) is not a window of its own: it falls in "decode +
+    glue", and :func:`_stages` takes it out of there."""
     out: dict[str, float] = {}
-    for name, t in stages:
-        if t >= dropped and name not in out:
+    for name, t, *phase in stages:
+        if t >= dropped and name not in out and phase[:1] != ["preview"]:
             out[name] = t
     return out
 
@@ -756,7 +758,11 @@ def _stages(run: dict, windows: list) -> dict[str, float | None]:
     dec = run.get("decode")
     out["decode"] = dec
     w = win.get("decode + glue")
-    out["glue after decode"] = (w - dec) if (w is not None and dec is not None) else None
+    pre = run.get("preview")  # the progressive result's first mask (another model's run)
+    out["preview run"] = (pre["preprocess"] + pre["inference"] + pre["postprocess"]
+                          if pre else None)
+    out["glue after decode"] = (w - dec - (out["preview run"] or 0)) \
+        if (w is not None and dec is not None) else None
     out["preprocess"] = run.get("preprocess")
     out["inference"] = run.get("inference")
     out["postprocess"] = run.get("postprocess")
@@ -840,6 +846,10 @@ def measure_pipeline(chrome: Chromium, served: Served, model_id: str, photos: di
                     sample["raw_real"] = time_real(page, model_id)
                     sample["raw_monotonic"] = (m0, time.monotonic())
                     sample["overhead_real"] = sample["total"] / sample["raw_real"]
+                    # the progressive result: when the first mask was on screen
+                    pre = sample["timings"].get("preview")
+                    sample["first_mask"] = pre["shown"] if pre else sample["total"]
+                    sample["first_ratio"] = sample["first_mask"] / sample["raw_real"]
                     samples.append(sample)
                     log(f"{model_id} {label} run {i + 1}/{runs}: "
                         f"{sample['total'] / 1e3:.2f} s, inference stage "
@@ -861,6 +871,8 @@ def measure_pipeline(chrome: Chromium, served: Served, model_id: str, photos: di
                 "total": summary([s["total"] for s in samples]),
                 "raw_real": summary([s["raw_real"] for s in samples]),
                 "overhead_real": summary([s["overhead_real"] for s in samples]),
+                "first_mask": summary([s["first_mask"] for s in samples]),
+                "first_ratio": summary([s["first_ratio"] for s in samples]),
                 "stages": stages, "inference_bridge": summary(bridge),
                 "longtasks": {k: summary([s["longtasks"].get(k, 0) for s in samples])
                               for k in samples[0]["longtasks"]},
@@ -1006,9 +1018,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="3 runs, u2netp only")
     p.add_argument("--sections", default="startup,pipeline,threads")
+    p.add_argument("--models", help="comma-separated model ids (default: per --quick)")
+    p.add_argument("--runs", type=int, help="runs per number (default 5, --quick 3)")
     args = p.parse_args(argv)
-    runs = 3 if args.quick else 5
+    runs = args.runs or (3 if args.quick else 5)
     models = ["u2netp"] if args.quick else ["u2netp", "isnet-medium"]
+    if args.models:
+        models = args.models.split(",")
     res = run(models=models, runs=runs, startup_runs=runs,
               startup_models=["u2netp"] if args.quick else ["isnet-medium", "u2netp"],
               thread_models=models,

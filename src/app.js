@@ -116,8 +116,8 @@ pyReady.then(() => {
 });
 
 window.addEventListener("matte:progress", (e) => {
-  const { stage } = e.detail;
-  emit(stage);
+  const { stage, detail } = e.detail;
+  emit(stage, detail ? { phase: detail } : {}); // phase: "preview" or "final" for model runs
 });
 
 // ---------------------------------------------------------------------------------------------
