@@ -47,6 +47,7 @@ function showError(message) {
 
 function clearError() {
   $("error").hidden = true;
+  $("error-retry").hidden = true;
   delete document.body.dataset.error;
 }
 
@@ -340,6 +341,9 @@ function failItem(item, err) {
   setItemStatus(item, "failed");
   bar(0);
   const failed = queue.filter((q) => q.status === "failed");
+  // a failure of the model or the run can be retried with the same file (and a model picked
+  // meanwhile); a file that cannot be decoded cannot
+  $("error-retry").hidden = !failed.some((q) => q.retryable);
   showError(failed.length > 1
     ? `${failed.length} files could not be used. ${failed.map((q) => `${q.name}: ${q.error}`).join(" · ")}`
     : (queue.length > 1 ? `${item.name}: ${item.error}` : item.error));
@@ -353,6 +357,7 @@ function failItem(item, err) {
 
 /** Decode an item, show a quick preview mask when the model has one, then the full mask. */
 async function processItem(item) {
+  item.retryable = false;
   state.busy = true;
   document.body.dataset.busy = "1";
   const resumed = item.status === "preview"; // its preview is shown; the full run was deferred
@@ -369,7 +374,8 @@ async function processItem(item) {
   $("progress-panel").open = true;
   try {
     const py = await pyReady;
-    if (!resumed) {
+    if (item.pyId != null) item.retryable = true; // a retry: Python has the decoded file
+    if (!resumed && item.pyId == null) {
       ["decode", "inference", "finish"].forEach((st) => step(st, "", ""));
       $("file-info").textContent = `${item.name} · ${mb(item.file.size)}`;
       const bytes = new Uint8Array(await item.file.arrayBuffer());
@@ -383,6 +389,7 @@ async function processItem(item) {
       item.size = [opened.width, opened.height];
       state.timings.run.decode = opened.ms;
       step("decode", "done", `${opened.width}×${opened.height}`);
+      item.retryable = true; // decoded: what fails from here on (model, run) can be retried
       if (opened.notes && opened.notes.length) notice(Array.from(opened.notes).join(" "));
       if (first) $("busy-text").textContent = "Removing the background…";
     }
@@ -426,7 +433,12 @@ async function processItem(item) {
       }
     }
     if (!bridge.hasSession(modelId)) status("Waiting for the model…");
-    await session;
+    try {
+      await session;
+    } catch (err) {
+      throw new UserError(`The model could not be loaded (${err.message || err}). Your image `
+        + "is kept: press Try again, or pick another model.");
+    }
     bar(null);
     status(item.stage === "preview"
       ? `Preview shown; computing the full-quality mask of ${item.name}… You can edit already.`
@@ -828,6 +840,17 @@ function wireInput() {
   });
   $("download").addEventListener("click", download);
   $("error-close").addEventListener("click", clearError);
+  $("error-retry").addEventListener("click", () => { // the failed images, again, same files
+    clearError();
+    for (const q of queue) {
+      if (q.status === "failed" && q.retryable) {
+        q.error = null;
+        q.status = "queued";
+        setItemStatus(q, "queued");
+      }
+    }
+    runQueue();
+  });
 }
 
 function wireModelPicker() {

@@ -129,7 +129,7 @@ def test_non_image_and_bad_files_keep_the_page_usable(browser, site, artifacts, 
         drv.close()
 
 
-def test_corrupt_model_download_is_reported(browser, site, artifacts):
+def test_corrupt_model_download_is_reported(browser, site, artifacts, data_dir):
     drv = PageDriver(browser, site.origin)
     try:
         spec = CAT.get("u2netp")
@@ -146,6 +146,17 @@ def test_corrupt_model_download_is_reported(browser, site, artifacts):
         msg = drv.page.inner_text("#error-text")
         assert "corrupt" in msg and "build.py" in msg, msg
         drv.page.screenshot(path=artifacts / "slice-corrupt-model.png")
+        # the image dropped meanwhile is kept; once the file is fixed, "Try again" finishes it
+        drv.drop_file(data_dir / "astronaut.jpg")
+        drv.page.wait_for_function(
+            "window.matteApp.queue.length === 1 && window.matteApp.queue[0].status === 'failed'",
+            timeout=120_000)
+        assert drv.page.is_visible("#error-retry")
+        drv.page.unroute(f"**/models/{spec.file}")
+        drv.page.click("#error-retry")
+        assert drv.wait_done() == "done"
+        assert drv.page.evaluate("window.matteApp.queue[0].status") == "done"
+        assert not drv.page.is_visible("#error-retry")
     finally:
         drv.close()
 
