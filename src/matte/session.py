@@ -1082,6 +1082,8 @@ class EditSession:
         if not rect.empty:
             self._alpha[rect.slices] = alpha[rect.slices]
             self._touch(rect)
+            # kept as an operation (no history step), so that ops/rebase keep the loaded edits
+            self._push_op(("mask", {"z": zlib.compress(self._alpha, 1)}, []), False)
         return rect
 
     # -- edits as operations: carried over to a new AI mask ---------------------------------
@@ -1101,7 +1103,8 @@ class EditSession:
 
         ``done`` holds every brush stroke, committed refinement and reset in order, also
         those that changed nothing on this mask; an undo drops such gestures made after the
-        step it undoes."""
+        step it undoes. A mask set by :meth:`load_mask` is kept as a ``('mask', {'z': zlib
+        bytes of the mask}, [])`` operation, so that a rebase keeps it."""
         return ([(k, dict(p), list(s)) for (k, p, s), _ in self._ops],
                 [(k, dict(p), list(s)) for k, p, s in self._redo_ops])
 
@@ -1119,6 +1122,9 @@ class EditSession:
             self.refine_commit()
         elif kind == "reset":
             self.reset_mask()
+        elif kind == "mask":
+            z = params["z"]
+            self.load_mask(np.frombuffer(zlib.decompress(z), np.uint8).reshape(self.shape))
         else:
             raise ValueError(f"op: unknown edit kind {kind!r}")
 

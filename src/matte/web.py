@@ -41,6 +41,7 @@ from matte.decode import DEFAULT_MAX_PIXELS, Decoded, decode  # noqa: E402
 from matte.errors import MatteError  # noqa: E402
 from matte.geometry import Rect  # noqa: E402
 from matte.models import Catalog, ModelSpec, parse_manifest  # noqa: E402
+from matte.oplog import restore_edits, saved_ops  # noqa: E402
 from matte.pipeline import finish, prepare  # noqa: E402
 from matte.session import EditSession, Settings  # noqa: E402
 
@@ -97,12 +98,15 @@ class WebApp:
         self._next_id = 1
         self.active: Item | None = None
         self.session: EditSession | None = None
-        self.decoded: tuple[int, Decoded] | None = None  # the one decoded image kept
+        self.decoded: tuple[int, Decoded] | None = None  # the active (or only) image, decoded
+        # the next image of a batch, decoded while the active image's model runs
+        self.next_decoded: tuple[int, Decoded] | None = None
         self._proxies: list[Any] = []
         # the view the canvas shows: rect and scale, so strokes can redraw their dirty part
         self.view: tuple[Rect, float, str] | None = None
         self.canvas: Any = None
         self.background: np.ndarray | None = None  # the picture of an 'image' background
+        self.background_data: bytes | None = None  # its file, for the autosave
         # a full-quality mask for the active image, waiting for the stroke or refine preview
         # in progress to end before it replaces the preview mask under the user's edits
         self._pending: tuple[int, np.ndarray] | None = None
@@ -128,12 +132,20 @@ class WebApp:
         self._proxies.clear()
 
     def _decoded(self, item: Item) -> Decoded:
-        """The decoded pixels of ``item``; only one image is kept decoded at a time."""
-        if self.decoded is not None and self.decoded[0] == item.id:
-            return self.decoded[1]
+        """The decoded pixels of ``item``. At most two images are kept decoded: the active one
+        and the next one of a batch (decoded ahead, while a model runs, and not again)."""
+        for slot in (self.decoded, self.next_decoded):
+            if slot is not None and slot[0] == item.id:
+                return slot[1]
         dec = decode(item.data, max_pixels=None)
-        self.decoded = (item.id, dec)
+        self._keep(item, dec)
         return dec
+
+    def _keep(self, item: Item, dec: Decoded) -> None:
+        if self.session is not None and self.active is not None and self.active.id != item.id:
+            self.next_decoded = (item.id, dec)  # the open image keeps its slot
+        else:
+            self.decoded = (item.id, dec)
 
     def _history(self) -> Any:
         rebased = self._apply_pending()  # a stroke or refine preview may just have ended
@@ -171,8 +183,7 @@ class WebApp:
         item = Item(id=self._next_id, name=str(name or "image"), data=raw, shape=decoded.shape)
         self._next_id += 1
         self.items[item.id] = item
-        if self.active is None or self.session is None:
-            self.decoded = (item.id, decoded)  # keep it: it is likely shown next
+        self._keep(item, decoded)  # it is likely processed (and shown) next
         h, w = decoded.shape
         return _obj({"id": item.id, "width": w, "height": h, "format": decoded.format,
                      "notes": to_js(decoded.notes), "ms": (time.perf_counter() - t0) * 1e3})
@@ -259,6 +270,8 @@ class WebApp:
         item = self.items.get(int(item_id))
         if item is None or item.alpha is None:
             return _obj({"error": "That image has not been processed yet."})
+        if item is self.active and self.session is not None:
+            return self._active_info()  # already open: keep the session (edits, history)
         if self.active is not None and self.session is not None:
             self.active.edited = self.session.alpha.copy()
             self.active.ops = self.session.ops
@@ -272,6 +285,9 @@ class WebApp:
             decoded = self._decoded(item)
         except MatteError as exc:
             return _obj({"error": str(exc)})
+        if self.next_decoded is not None and self.next_decoded[0] == item.id:
+            self.next_decoded = None
+        self.decoded = (item.id, decoded)
         self.session = _session_for(decoded, item, settings, self.background)
         self.active = item
         self.view = None
@@ -411,9 +427,11 @@ class WebApp:
         if self.session is None:
             return _obj({"error": "Open an image first."})
         try:
-            bg = decode(data.to_bytes())
+            raw = data.to_bytes()
+            bg = decode(raw)
             self.session.set_background("image", image=bg.rgb)
             self.background = bg.rgb
+            self.background_data = raw  # the file as picked: what the autosave keeps
         except MatteError as exc:
             return _obj({"error": f"The background image could not be used: {exc}"})
         return self._history()
@@ -433,27 +451,53 @@ class WebApp:
     # -- autosave ---------------------------------------------------------------------------
     def snapshot(self) -> Any:
         """The open image's state for autosave: file bytes, AI and edited masks (zlib-compressed,
-        each a copy into JS) and the settings; ``{empty: true}`` when nothing is open."""
+        each a copy into JS), the edit log (``ops``, :func:`matte.oplog.encode_ops`: restores
+        undo and redo; left out, with a console warning, when over
+        :data:`matte.oplog.MAX_SAVED`), the background picture's file (``background``, when the
+        background is an image) and the settings. ``{empty: true}`` when nothing is open,
+        ``{busy: true}`` during a stroke or a refine preview (the mask is not a saved state
+        yet: ask again later)."""
         if self.active is None or self.session is None:
             return _obj({"empty": True})
         s, item = self.session, self.active
+        if s.stroke_active or s.previewing is not None:
+            return _obj({"busy": True})
         st = s.settings
-        settings = {"background": st.background if st.background != "image" else "transparent",
+        image_bg = st.background == "image" and self.background_data is not None
+        settings = {"background": st.background if st.background != "image" or image_bg
+                    else "transparent",
                     "color": list(st.color), "blur": st.blur, "shadow": st.shadow,
                     "crop": st.crop, "crop_margin": st.crop_margin,
                     "decontaminate": st.decontaminate}
         h, w = s.shape
-        return _obj({
+        snap = {
             "name": item.name, "width": w, "height": h,
             "file": _bytes_to_js(item.data),
             "ai": _bytes_to_js(zlib.compress(s.ai_alpha.tobytes(), 1)),
             "mask": _bytes_to_js(zlib.compress(np.ascontiguousarray(s.alpha).tobytes(), 1)),
             "settings": json.dumps(settings),
-        })
+        }
+        ops, why = saved_ops(s.ops)
+        if ops is not None:
+            snap["ops"] = _bytes_to_js(ops)
+        else:
+            js.console.warn(f"matte autosave: {why}")
+        if image_bg:
+            snap["background"] = _bytes_to_js(self.background_data)
+        return _obj(snap)
 
     def restore(self, file: JsProxy, name: str, ai: JsProxy, mask: JsProxy,
-                settings: str) -> Any:
-        """Re-open an autosaved image with its masks and settings; ``{error}`` if unusable."""
+                settings: str, ops: JsProxy | None = None,
+                background: JsProxy | None = None) -> Any:
+        """Re-open an autosaved image with its masks, edit history and settings.
+
+        ``ops`` (the edit log of :meth:`snapshot`) is replayed onto the AI mask so that undo and
+        redo work as before the reload; without it, or when the replay does not give the saved
+        mask exactly, the saved mask comes back without history
+        (:func:`matte.oplog.restore_edits`). ``background`` is the picture of an 'image'
+        background. Returns the active image's info plus ``history`` (whether undo/redo came
+        back), or ``{error}`` if the record is unusable.
+        """
         try:
             raw = file.to_bytes()
             decoded = decode(raw, max_pixels=None)
@@ -470,15 +514,31 @@ class WebApp:
         self.decoded = (item.id, decoded)
         info = self.activate(item.id)
         if self.session is not None:
+            log = ops.to_bytes() if hasattr(ops, "to_bytes") else None
+            history, why = restore_edits(self.session, ai_alpha, edited, log)
+            if why:
+                js.console.warn(f"matte restore: {why}; the mask came back without its history")
             try:
-                self.session.set_background(conf["background"], color=tuple(conf["color"]),
-                                            blur=conf["blur"])
+                bg = None
+                if conf.get("background") == "image" and hasattr(background, "to_bytes"):
+                    bg_raw = background.to_bytes()
+                    try:
+                        bg = decode(bg_raw).rgb
+                        self.background, self.background_data = bg, bg_raw
+                    except MatteError:
+                        bg = None
+                kind = conf["background"] if conf["background"] != "image" or bg is not None \
+                    else "transparent"
+                self.session.set_background(kind, color=tuple(conf["color"]),
+                                            blur=conf["blur"], image=bg)
                 self.session.set_shadow(bool(conf["shadow"]))
                 self.session.set_crop(bool(conf["crop"]), margin=conf["crop_margin"])
                 self.session.set_decontaminate(bool(conf["decontaminate"]))
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, AttributeError):
                 pass  # settings from an older version: keep the defaults
-            return self._active_info()
+            out = self._active_info()
+            out.history = history
+            return out
         return info
 
     # -- export -----------------------------------------------------------------------------
