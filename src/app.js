@@ -355,6 +355,23 @@ function failItem(item, err) {
   status("Ready");
 }
 
+/** Decode the next queued image ahead (its bytes to Python, once); a failure is left for
+ * processItem to report when the image's turn comes. */
+async function prefetchNext(py) {
+  const next = queue.find((q) => q.status === "queued" && q.pyId == null && !q.prefetching);
+  if (!next) return;
+  next.prefetching = true;
+  try {
+    const opened = py.add_image(new Uint8Array(await next.file.arrayBuffer()), next.name);
+    if (!opened.error && next.status === "queued") {
+      next.pyId = opened.id;
+      next.size = [opened.width, opened.height];
+      next.opened = opened;
+    }
+  } catch { /* processItem decodes it again and reports the error */ }
+  next.prefetching = false;
+}
+
 /** Decode an item, show a quick preview mask when the model has one, then the full mask. */
 async function processItem(item) {
   item.retryable = false;
@@ -374,7 +391,17 @@ async function processItem(item) {
   $("progress-panel").open = true;
   try {
     const py = await pyReady;
-    if (item.pyId != null) item.retryable = true; // a retry: Python has the decoded file
+    if (item.pyId != null) item.retryable = true; // a retry, or decoded ahead: Python has it
+    if (!resumed && item.opened) { // decoded ahead while the previous image's model ran
+      const opened = item.opened;
+      item.opened = null;
+      ["inference", "finish"].forEach((st) => step(st, "", ""));
+      $("file-info").textContent = `${item.name} · ${mb(item.file.size)}`;
+      state.timings.run.decode = opened.ms;
+      state.timings.run.decodedAhead = true;
+      step("decode", "done", `${opened.width}×${opened.height}`);
+      if (opened.notes && opened.notes.length) notice(Array.from(opened.notes).join(" "));
+    }
     if (!resumed && item.pyId == null) {
       ["decode", "inference", "finish"].forEach((st) => step(st, "", ""));
       $("file-info").textContent = `${item.name} · ${mb(item.file.size)}`;
@@ -443,7 +470,9 @@ async function processItem(item) {
     status(item.stage === "preview"
       ? `Preview shown; computing the full-quality mask of ${item.name}… You can edit already.`
       : `Removing the background of ${item.name} with ${modelInfo(modelId).label}…`);
-    const seg = await run("final");
+    const finalRun = run("final");
+    prefetchNext(py); // decode the next image while this one's model runs in the worker
+    const seg = await finalRun;
     const times = seg.times;
     step("inference", "done", secs(times.inference));
     step("finish", "done", secs(times.postprocess));
