@@ -39,6 +39,9 @@ CPYTHON_ARGS = {
     "bench_composite.py": ([], ["--repeat", "1"]),
     "bench_cli.py": ([], ["--reps", "1", "--models", "u2netp"]),
     "bench_session.py": ([], ["--quick"]),
+    # WebGPU on the software adapter: ISNet at 192x192 only (correctness and relative cost);
+    # the full set (256, u2netp) takes about 7 minutes: python bench/bench_webgpu.py
+    "bench_webgpu.py": (["--quick"], ["--quick"]),
 }
 EDITOR_PLACEHOLDER = "not yet measured: the editor is not built"
 

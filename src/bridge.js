@@ -13,6 +13,7 @@ const BUILDS = {
 
 const loaded = new Map(); // backend -> Promise<ort module>
 const sessions = new Map(); // model id -> {session, backend}
+const lostDevices = new WeakMap(); // GPUDevice -> GPUDeviceLostInfo, once lost
 
 /** Probe what this browser offers. Never throws. */
 export async function probe() {
@@ -107,7 +108,10 @@ async function openSession(backend, data, caps) {
     executionProviders: [backend],
     graphOptimizationLevel: "all",
   });
-  return { session, backend, ort };
+  // onnxruntime's error after a lost device names a C++ source line; the notice says why
+  const device = backend === "webgpu" && ort.env.webgpu && ort.env.webgpu.device;
+  if (device && device.lost) device.lost.then((info) => lostDevices.set(device, info));
+  return { session, backend, ort, device: device || null };
 }
 
 /** The backend a model's session uses now ("webgpu" or "wasm"), or null. */
@@ -133,7 +137,9 @@ export async function run(modelId, inputName, data, dims, outputName) {
   try {
     return await runOn(entry, inputName, data.slice(), dims, outputName);
   } catch (err) {
-    const why = String(err && err.message || err).slice(0, 160);
+    const lost = entry.device && lostDevices.get(entry.device);
+    const why = lost ? `the GPU device was lost: ${lost.message || lost.reason}`
+      : String(err && err.message || err).slice(0, 160);
     if (entry.onNotice) entry.onNotice(`WebGPU failed during inference (${why}); `
       + "switched to WASM, your image and edits are kept.");
     const wasm = await openSession("wasm", entry.bytes, entry.caps);
