@@ -1052,6 +1052,13 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--no-build", action="store_true", help="serve site/ as it is")
     p_test = sub.add_parser("test", help="build, then run all tests (extra args go to pytest)")
     p_test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["test"]:  # everything after "test" goes to pytest verbatim, in order
+        try:
+            return run_tests(raw[1:])
+        except BuildError as exc:
+            print(f"build.py: error: {exc}", file=sys.stderr)
+            return 2
     args, extra = parser.parse_known_args(argv)
     if extra and args.cmd != "test":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

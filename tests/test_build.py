@@ -229,3 +229,10 @@ def test_serve_types_the_worker_and_the_manifest():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_test_command_passes_pytest_arguments_verbatim(monkeypatch):
+    got = []
+    monkeypatch.setattr(build, "run_tests", lambda extra: got.append(extra) or 0)
+    assert build.main(["test", "-q", "-p", "no:warnings", "-k", "brush", "tests/matte"]) == 0
+    assert got == [["-q", "-p", "no:warnings", "-k", "brush", "tests/matte"]]
