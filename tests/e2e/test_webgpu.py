@@ -122,24 +122,20 @@ def gpu_site():
 
 
 @pytest.fixture(scope="module")
-def gpu(gpu_site):
+def gpu(playwright, gpu_site):
     """(browser, adapter info) of a Chromium with WebGPU on; skips where there is no adapter."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (see .ci/run)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=WEBGPU_ARGS)
-        try:
-            page = b.new_page()
-            page.goto(f"{gpu_site.origin}/models/models.json")  # any page of the origin
-            info = page.evaluate(PROBE_JS)
-            page.close()
-            if not info.get("adapter"):
-                pytest.skip(f"this Chromium offers no WebGPU adapter ({info}): launched with "
-                            f"{' '.join(WEBGPU_ARGS)}")
-            yield b, info
-        finally:
-            b.close()
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=WEBGPU_ARGS)
+    try:
+        page = b.new_page()
+        page.goto(f"{gpu_site.origin}/models/models.json")  # any page of the origin
+        info = page.evaluate(PROBE_JS)
+        page.close()
+        if not info.get("adapter"):
+            pytest.skip(f"this Chromium offers no WebGPU adapter ({info}): launched with "
+                        f"{' '.join(WEBGPU_ARGS)}")
+        yield b, info
+    finally:
+        b.close()
 
 
 def _floats(b64: str, dims: list[int]) -> np.ndarray:
