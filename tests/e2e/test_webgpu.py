@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import ARGS, CHROMIUM, PageDriver, Served, site_dir
+from tests.e2e.conftest import ARGS, CHROMIUM, PageDriver, site_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -115,10 +115,9 @@ CREATE_JS = """async ([file, ep]) => {
 
 
 @pytest.fixture(scope="module")
-def gpu_site():
-    served = Served(site_dir(), isolate=False)
-    yield served
-    served.close()
+def gpu_site(site):
+    """The built site, served like GitHub Pages (no isolation), shared with the other tests."""
+    return site
 
 
 @pytest.fixture(scope="module")
