@@ -20,9 +20,10 @@ from __future__ import annotations
 import numpy as np
 
 from matte.models import ModelSpec
-from matte.postprocess import refined_alpha, to_alpha
+from matte.postprocess import refined_alpha_steps, to_alpha
 from matte.preprocess import to_tensor
 from matte.runner import Runner
+from matte.steps import Steps, drain
 
 
 def prepare(rgb: np.ndarray, spec: ModelSpec) -> np.ndarray:
@@ -49,12 +50,19 @@ def finish(
     -------
     alpha : ndarray of shape (H, W), dtype uint8
     """
+    return drain(finish_steps(output, spec, image, refine=refine))
+
+
+def finish_steps(
+    output: np.ndarray, spec: ModelSpec, image: np.ndarray, *, refine: bool = True
+) -> Steps[np.ndarray]:
+    """:func:`finish` as steps (:mod:`matte.steps`), for a caller that must stay responsive."""
     if not refine:
         shape = getattr(image, "shape", None)
         if not isinstance(image, np.ndarray) or image.ndim != 3:
             raise TypeError(f"image must be the (H, W, 3) source image, got shape {shape!r}")
         return to_alpha(output, spec, (image.shape[0], image.shape[1]))
-    return refined_alpha(output, spec, image)
+    return (yield from refined_alpha_steps(output, spec, image))
 
 
 def segment(rgb: np.ndarray, spec: ModelSpec, runner: Runner) -> np.ndarray:

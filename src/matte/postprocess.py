@@ -18,7 +18,8 @@ import numpy as np
 from PIL import Image
 
 from matte.models import ModelSpec
-from matte.refine import grow_shrink, refine_edges
+from matte.refine import grow_shrink, refine_edges_steps
+from matte.steps import Steps, drain
 
 #: Defaults of the refined path (radii in model output pixels); bench/eval_models.py --ablation
 #: measures each against its alternatives.
@@ -180,19 +181,34 @@ def refine_alpha(
     ndarray of shape (H, W), dtype uint8
         A new array.
     """
+    return drain(refine_alpha_steps(alpha, image, upscale=upscale, radius=radius, eps=eps,
+                                    slack=slack))
+
+
+def refine_alpha_steps(
+    alpha: np.ndarray,
+    image: np.ndarray,
+    *,
+    upscale: float,
+    radius: float = REFINE_RADIUS,
+    eps: float = REFINE_EPS,
+    slack: float | None = REFINE_SLACK,
+) -> Steps[np.ndarray]:
+    """:func:`refine_alpha` as steps (:mod:`matte.steps`)."""
     if not upscale > 0 or not radius >= 0:
         raise ValueError(f"need upscale > 0 and radius >= 0, got {upscale!r} and {radius!r}")
     if radius == 0:
         return alpha.copy()
     r = max(1, round(radius * upscale))
     if slack is None:
-        return refine_edges(image, alpha, radius=r, eps=eps)
+        return (yield from refine_edges_steps(image, alpha, radius=r, eps=eps))
     d = max(1.0, slack * upscale)
     # Further than d from the edge band the clamp's bounds are equal (the disk of radius d
     # around such a pixel holds one value), so filtering a band of d instead of r gives the
     # same result for less work.
-    out = refine_edges(image, alpha, radius=r, eps=eps, band=min(float(r), d))
+    out = yield from refine_edges_steps(image, alpha, radius=r, eps=eps, band=min(float(r), d))
     np.maximum(out, grow_shrink(alpha, radius=-d), out=out)
+    yield
     np.minimum(out, grow_shrink(alpha, radius=d), out=out)
     return out
 
@@ -224,6 +240,22 @@ def refined_alpha(
     -------
     alpha : ndarray of shape (H, W), dtype uint8
     """
+    return drain(refined_alpha_steps(output, spec, image, resample=resample, radius=radius,
+                                     eps=eps, slack=slack))
+
+
+def refined_alpha_steps(
+    output: np.ndarray,
+    spec: ModelSpec,
+    image: np.ndarray,
+    *,
+    resample: str = REFINE_RESAMPLE,
+    radius: float = REFINE_RADIUS,
+    eps: float = REFINE_EPS,
+    slack: float | None = REFINE_SLACK,
+) -> Steps[np.ndarray]:
+    """:func:`refined_alpha` as steps (:mod:`matte.steps`): yields after the upsampling and
+    after each crop of the refinement."""
     if (
         not isinstance(image, np.ndarray)
         or image.ndim != 3
@@ -237,5 +269,7 @@ def refined_alpha(
     unit = output_to_unit(output, spec)
     size = (int(image.shape[0]), int(image.shape[1]))
     alpha = unit_to_alpha(unit, size, resample=resample)
+    yield
     up = upscale_factor(unit.shape, size)
-    return refine_alpha(alpha, image, upscale=up, radius=radius, eps=eps, slack=slack)
+    return (yield from refine_alpha_steps(alpha, image, upscale=up, radius=radius, eps=eps,
+                                          slack=slack))

@@ -48,6 +48,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from matte.geometry import Rect
+from matte.steps import Steps, drain
 
 __all__ = [
     "decontaminate",
@@ -914,6 +915,22 @@ def refine_edges(
     ndarray of shape (H, W), dtype uint8
         The refined mask.
     """
+    return drain(refine_edges_steps(image, alpha, radius=radius, eps=eps, band=band,
+                                    guide=guide, scale=scale, out=out))
+
+
+def refine_edges_steps(
+    image: np.ndarray,
+    alpha: np.ndarray,
+    *,
+    radius: int = 8,
+    eps: float = 1e-4,
+    band: float | None = None,
+    guide: str = "color",
+    scale: int | None = None,
+    out: np.ndarray | None = None,
+) -> Steps[np.ndarray]:
+    """:func:`refine_edges` as steps (:mod:`matte.steps`): yields after each crop."""
     _check_alpha(alpha)
     _check_image(image, alpha)
     r = int(_check_number("radius", radius, low=1, integer=True))
@@ -939,6 +956,7 @@ def refine_edges(
         q = _guided_filter(image[outer.slices], alpha[outer.slices], r, e, s, guide == "gray",
                            ys + (inner.r0 - outer.r0), xs + (inner.c0 - outer.c0))
         results.append((inner, sel, _to_u8(q)))
+        yield  # one crop done (see matte.steps)
     if out is not alpha:
         np.copyto(out, alpha)
     for inner, sel, vals in results:

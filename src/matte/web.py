@@ -42,8 +42,9 @@ from matte.errors import MatteError  # noqa: E402
 from matte.geometry import Rect  # noqa: E402
 from matte.models import Catalog, ModelSpec, parse_manifest  # noqa: E402
 from matte.oplog import restore_edits, saved_ops  # noqa: E402
-from matte.pipeline import finish, prepare  # noqa: E402
+from matte.pipeline import finish_steps, prepare  # noqa: E402
 from matte.session import EditSession, Settings  # noqa: E402
+from matte.steps import Steps  # noqa: E402
 
 
 def _obj(d: dict[str, Any]) -> Any:
@@ -228,7 +229,9 @@ class WebApp:
         self._progress("compute:postprocess", str(stage))
         t = time.perf_counter()
         image = self._decoded(item)  # the user may have switched images during inference
-        alpha = finish(output, spec, image.rgb, refine=not preview)
+        # in steps, yielding to the page every ~40 ms: a 12 MP refinement is no single long
+        # task, so the user can keep painting (on the preview) meanwhile
+        alpha = await _cooperatively(finish_steps(output, spec, image.rgb, refine=not preview))
         if image.alpha is not None:  # a transparent source stays transparent where it was
             np.minimum(alpha, image.alpha, out=alpha)
         had_mask = item.alpha is not None
@@ -587,6 +590,22 @@ class WebApp:
             self._decoded(self.active)  # keep the active image decoded
         return _obj({"bytes": _bytes_to_js(buf.getvalue()), "name": "matte-images.zip",
                      "count": count})
+
+
+async def _cooperatively(steps: Steps[Any], budget_ms: float = 40.0) -> Any:
+    """Run a steps generator (:mod:`matte.steps`), giving the page's event loop a turn
+    whenever ``budget_ms`` of work has passed; returns the generator's result."""
+    import asyncio
+
+    t = time.perf_counter()
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value
+        if (time.perf_counter() - t) * 1e3 >= budget_ms:
+            await asyncio.sleep(0)  # a macrotask in Pyodide's event loop: input and paint run
+            t = time.perf_counter()
 
 
 def _session_for(decoded: Decoded, item: Item, settings: Settings | None,
