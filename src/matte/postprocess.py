@@ -82,6 +82,13 @@ def unit_to_alpha(
     -------
     alpha : ndarray of shape (H, W), dtype uint8
     """
+    return drain(unit_to_alpha_steps(unit, size, resample=resample))
+
+
+def unit_to_alpha_steps(
+    unit: np.ndarray, size: tuple[int, int], *, resample: str = "bilinear"
+) -> Steps[np.ndarray]:
+    """:func:`unit_to_alpha` as steps (:mod:`matte.steps`): yields after each band."""
     if resample not in _FILTERS:
         raise ValueError(f"resample must be one of {sorted(_FILTERS)}, got {resample!r}")
     h, w = int(size[0]), int(size[1])
@@ -103,6 +110,7 @@ def unit_to_alpha(
         band = img.resize((w, r1 - r0), _FILTERS[resample],
                           box=(0.0, r0 * sh / h, float(sw), r1 * sh / h))
         _quantize(np.array(band, dtype=np.float32), out[r0:r1])
+        yield
     return out
 
 
@@ -268,8 +276,7 @@ def refined_alpha_steps(
         )
     unit = output_to_unit(output, spec)
     size = (int(image.shape[0]), int(image.shape[1]))
-    alpha = unit_to_alpha(unit, size, resample=resample)
-    yield
+    alpha = yield from unit_to_alpha_steps(unit, size, resample=resample)
     up = upscale_factor(unit.shape, size)
     return (yield from refine_alpha_steps(alpha, image, upscale=up, radius=radius, eps=eps,
                                           slack=slack))
