@@ -380,7 +380,9 @@ async function processItem(item) {
   const resumed = item.status === "preview"; // its preview is shown; the full run was deferred
   setItemStatus(item, "working", resumed ? "Refining…" : undefined);
   const t0 = performance.now();
-  if (!resumed) state.timings.run = { start: t0 };
+  if (!resumed) item.timings = { start: t0 };
+  const T = item.timings; // this image's timings (state.timings.run: the latest image's)
+  state.timings.run = T;
   const first = !state.hasResult;
   if (first) {
     $("dropzone").hidden = true;
@@ -392,33 +394,29 @@ async function processItem(item) {
   try {
     const py = await pyReady;
     if (item.pyId != null) item.retryable = true; // a retry, or decoded ahead: Python has it
-    if (!resumed && item.opened) { // decoded ahead while the previous image's model ran
-      const opened = item.opened;
-      item.opened = null;
-      ["inference", "finish"].forEach((st) => step(st, "", ""));
-      $("file-info").textContent = `${item.name} · ${mb(item.file.size)}`;
-      state.timings.run.decode = opened.ms;
-      state.timings.run.decodedAhead = true;
-      step("decode", "done", `${opened.width}×${opened.height}`);
-      if (opened.notes && opened.notes.length) notice(Array.from(opened.notes).join(" "));
-    }
-    if (!resumed && item.pyId == null) {
+    let opened = item.opened || null; // decoded ahead while the previous image's model ran
+    item.opened = null;
+    if (!resumed) {
       ["decode", "inference", "finish"].forEach((st) => step(st, "", ""));
       $("file-info").textContent = `${item.name} · ${mb(item.file.size)}`;
+    }
+    if (!resumed && item.pyId == null) {
       const bytes = new Uint8Array(await item.file.arrayBuffer());
       step("decode", "active", "");
-      const opened = py.add_image(bytes, item.name);
+      opened = py.add_image(bytes, item.name);
       if (opened.error) {
         step("decode", "failed", "");
         throw new UserError(opened.error);
       }
       item.pyId = opened.id;
       item.size = [opened.width, opened.height];
-      state.timings.run.decode = opened.ms;
-      step("decode", "done", `${opened.width}×${opened.height}`);
       item.retryable = true; // decoded: what fails from here on (model, run) can be retried
-      if (opened.notes && opened.notes.length) notice(Array.from(opened.notes).join(" "));
       if (first) $("busy-text").textContent = "Removing the background…";
+    }
+    if (opened) {
+      T.decode = opened.ms;
+      step("decode", "done", `${opened.width}×${opened.height}`);
+      if (opened.notes && opened.notes.length) notice(Array.from(opened.notes).join(" "));
     }
     const [w, h] = item.size;
     const modelId = state.modelId;
@@ -445,13 +443,13 @@ async function processItem(item) {
       status(`Removing the background of ${item.name} with ${modelInfo(modelId).label}…`);
       const pre = await run("preview");
       if (!pre.skipped) {
-        state.timings.run.preview = { ...pre.times, shown: performance.now() - t0 };
+        T.preview = { ...pre.times, shown: performance.now() - t0 };
         item.stage = "preview";
         setItemStatus(item, "preview", "Preview");
         if (first || state.showNext === item.key) activate(item);
         $("busy").hidden = true;
         document.body.dataset.stage = "preview";
-        emit("preview", { name: item.name, timings: state.timings.run });
+        emit("preview", { name: item.name, timings: T });
         if (item.drop !== latestDrop) { // newer images were dropped: their previews first
           status(`Preview of ${item.name}; its full-quality mask follows the new images.`);
           return;
@@ -476,7 +474,8 @@ async function processItem(item) {
     const times = seg.times;
     step("inference", "done", secs(times.inference));
     step("finish", "done", secs(times.postprocess));
-    state.timings.run = { ...state.timings.run, ...times, total: performance.now() - state.timings.run.start };
+    Object.assign(T, times, { total: performance.now() - T.start });
+    state.timings.run = T;
     const wasPreview = item.stage === "preview";
     item.stage = "final";
     setItemStatus(item, "done");
@@ -492,7 +491,7 @@ async function processItem(item) {
       document.body.dataset.stage = "final";
     }
     status(`Done in ${secs(performance.now() - t0)} · ${w}×${h}`);
-    emit("done", { name: item.name, timings: state.timings.run });
+    emit("done", { name: item.name, timings: T });
   } catch (err) {
     if (item.status === "working" && item.stage === "preview") {
       // the preview stays usable: report the failed full run and keep the item editable
