@@ -455,6 +455,7 @@ async function processItem(item) {
           return;
         }
         setItemStatus(item, "working", "Refining…");
+        updateChip();
       }
     }
     if (!bridge.hasSession(modelId)) status("Waiting for the model…");
@@ -479,6 +480,7 @@ async function processItem(item) {
     const wasPreview = item.stage === "preview";
     item.stage = "final";
     setItemStatus(item, "done");
+    updateChip();
     state.unsaved = true;
     bar(1);
     if (state.activeKey === item.key) {
@@ -497,6 +499,7 @@ async function processItem(item) {
       // the preview stays usable: report the failed full run and keep the item editable
       setItemStatus(item, "done", "Preview only");
       item.stage = "final";
+      updateChip();
       showError(`${item.name}: the full-quality run failed (${err.message || err}); `
         + "the preview mask and your edits are kept.");
       status("Ready");
@@ -505,6 +508,18 @@ async function processItem(item) {
     }
   } finally {
     $("busy").hidden = true;
+  }
+}
+
+/** The chip over the image while it shows a preview mask and the full-quality run is pending. */
+function updateChip() {
+  const item = itemByKey(state.activeKey);
+  const preview = Boolean(item && item.stage === "preview");
+  $("stage-chip").hidden = !preview;
+  if (preview) {
+    $("stage-chip-text").textContent = item.status === "working"
+      ? `Preview · ${modelInfo(state.modelId).label.split(" (")[0]} is refining it…`
+      : "Preview · the full-quality mask follows";
   }
 }
 
@@ -527,6 +542,7 @@ function activate(item) {
   syncPanels(info);
   onHistory(info);
   setState("done");
+  updateChip();
   scheduleAutosave();
 }
 

@@ -66,6 +66,8 @@ def test_preview_first_then_final_with_a_stroke_carried_over(drv, tmp_path, astr
     t = drv.page.evaluate("window.matteApp.timings.run")
     assert t["preview"]["shown"] > 0 and "total" not in t  # shown before the final run ended
     preview = mask_now(drv)
+    assert drv.page.is_visible("#stage-chip")  # the user is told this is a preview
+    assert "Preview" in drv.page.inner_text("#stage-chip")
     drv.page.screenshot(path=str(artifacts / "progressive-preview.png"))
     assert drv.page.evaluate("document.querySelector('#undo').disabled")
 
@@ -87,6 +89,7 @@ def test_preview_first_then_final_with_a_stroke_carried_over(drv, tmp_path, astr
     assert drv.wait_done() == "done"
     assert drv.page.evaluate("document.body.dataset.stage") == "final"
     assert "carried over" in drv.page.evaluate("document.querySelector('#notice').textContent")
+    assert not drv.page.is_visible("#stage-chip")
     drv.page.screenshot(path=str(artifacts / "progressive-final.png"))
     final = mask_now(drv)
 
