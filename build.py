@@ -578,10 +578,6 @@ def onnx_fp32(model: bytes) -> bytes:
     return bytes(out)
 
 
-#: Model rewrites a manifest entry can ask for, applied in the order given.
-TRANSFORMS = {"dynamic-hw": lambda b: onnx_dynamic_hw(b), "fp32": lambda b: onnx_fp32(b)}
-
-
 def onnx_dynamic_hw(model: bytes) -> bytes:
     """Make an NCHW ONNX model's input height and width symbolic (see above).
 
@@ -664,6 +660,10 @@ def onnx_dynamic_hw(model: bytes) -> bytes:
         out += _pb_message(7, bytes(graph)) if f == 7 else model[raw:e]
     log(f"ONNX rewrite: symbolic input height/width, {n_resize} Resize ops on scales")
     return bytes(out)
+
+
+#: Model rewrites a manifest entry can ask for, applied in the order given.
+TRANSFORMS = {"dynamic-hw": onnx_dynamic_hw, "fp32": onnx_fp32}
 
 
 # --------------------------------------------------------------------------------------------
