@@ -176,7 +176,8 @@ async function fetchModel(info, onProgress) {
 
 /** The session of a preview model (the fast model whose mask shows first): loaded quietly
  * beside the chosen model, warmed up with one run so its first real run is not slower. */
-function previewSession(id) {
+function ensurePreviewSession(id) {
+  if (state.sessions.has(id)) return state.sessions.get(id);
   const info = modelFile(id, preferredBackend());
   const p = (async () => {
     const bytes = await fetchModel(info, () => {});
@@ -200,9 +201,8 @@ function modelFile(id, backend) {
   return info;
 }
 
-function ensureSession(id, { quiet = false } = {}) {
+function ensureSession(id) {
   if (state.sessions.has(id)) return state.sessions.get(id);
-  if (quiet) return previewSession(id);
   const backend = preferredBackend();
   const info = modelFile(id, backend);
   const p = (async () => {
@@ -437,7 +437,7 @@ async function processItem(item) {
       }
     };
     const previewId = modelInfo(modelId).preview;
-    const previewReady = !resumed && previewId && await ensureSession(previewId, { quiet: true })
+    const previewReady = !resumed && previewId && await ensurePreviewSession(previewId)
       .then(() => true, () => false);
     if (previewReady) {
       status(`Removing the background of ${item.name} with ${modelInfo(modelId).label}…`);
@@ -913,7 +913,7 @@ function wireModelPicker() {
     localStorage.setItem(STORAGE_KEY, state.modelId);
     updateLicense();
     ensureSession(state.modelId);
-    if (modelInfo(state.modelId).preview) ensureSession(modelInfo(state.modelId).preview, { quiet: true });
+    if (modelInfo(state.modelId).preview) ensurePreviewSession(modelInfo(state.modelId).preview);
   });
   updateLicense();
 }
@@ -1028,7 +1028,7 @@ async function boot() {
   emit("probe", { caps });
   startEmbed(); // the postMessage API when framed (NEW section at the end)
   ensureSession(state.modelId); // in parallel with Python start-up
-  if (modelInfo(state.modelId).preview) ensureSession(modelInfo(state.modelId).preview, { quiet: true });
+  if (modelInfo(state.modelId).preview) ensurePreviewSession(modelInfo(state.modelId).preview);
   restoreSaved(); // a session autosaved before a reload or a crash comes back
   registerOffline(); // offline section: sw.js, once start-up is over
   setState("ready-shell");
