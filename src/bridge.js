@@ -5,6 +5,8 @@
 // tensor's Float32Array, which Python copies once into numpy. With the WASM backend inference
 // runs in onnxruntime's proxy worker, so the page stays responsive.
 
+import { sharedMemoryWorks, threadCount } from "./threads.js";
+
 const ORT_DIR = new URL("../vendor/ort/", import.meta.url).href;
 const BUILDS = {
   wasm: "ort.wasm.min.mjs", // CPU: WASM + SIMD (+ threads when cross-origin isolated)
@@ -28,7 +30,8 @@ export async function probe() {
         1, 8, 0, 65, 0, 253, 15, 253, 98, 11]),
     ),
   };
-  caps.threads = caps.isolated ? Math.max(1, caps.cores) : 1;
+  caps.sharedMemory = sharedMemoryWorks();
+  caps.threads = threadCount(caps); // what onnxruntime-web will really run (see threads.js)
   try {
     if (navigator.gpu) {
       const adapter = await navigator.gpu.requestAdapter();
