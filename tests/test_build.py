@@ -236,3 +236,124 @@ def test_test_command_passes_pytest_arguments_verbatim(monkeypatch):
     monkeypatch.setattr(build, "run_tests", lambda extra: got.append(extra) or 0)
     assert build.main(["test", "-q", "-p", "no:warnings", "-k", "brush", "tests/matte"]) == 0
     assert got == [["-q", "-p", "no:warnings", "-k", "brush", "tests/matte"]]
+
+
+# --------------------------------------------------------------------------------------------
+# `build.py test` sets itself up: venv, browsers, Firefox driver
+
+
+class Calls:
+    """Records subprocess.run calls; each returns the given exit code."""
+
+    def __init__(self, rc: int = 0, effect=None) -> None:
+        self.cmds: list[list[str]] = []
+        self.rc = rc
+        self.effect = effect
+
+    def __call__(self, cmd, **kw):
+        self.cmds.append([str(c) for c in cmd])
+        if self.effect:
+            self.effect(cmd, kw)
+        return type("P", (), {"returncode": self.rc})()
+
+
+def test_test_venv_is_created_once_and_reinstalled_only_when_requirements_change(
+        tmp_path, monkeypatch):
+    venv = tmp_path / "venv"
+    req = tmp_path / "req.txt"
+    req.write_text("# nothing pinned\n")
+
+    def make_venv(cmd, kw):
+        if cmd[1:3] == ["-m", "venv"]:
+            py = build.venv_python(Path(cmd[3]))
+            py.parent.mkdir(parents=True)
+            py.write_text("")
+
+    calls = Calls(effect=make_venv)
+    monkeypatch.setattr(build.subprocess, "run", calls)
+    py = build.ensure_test_venv(venv, req)
+    assert py == build.venv_python(venv)
+    assert [c[1:3] for c in calls.cmds] == [["-m", "venv"], ["-m", "pip"]]
+    assert "--require-hashes" in calls.cmds[1] and str(req) in calls.cmds[1]
+    build.ensure_test_venv(venv, req)  # unchanged: nothing runs
+    assert len(calls.cmds) == 2
+    req.write_text("# one more pin\n")
+    build.ensure_test_venv(venv, req)  # changed: pip again, no new venv
+    assert [c[1:3] for c in calls.cmds[2:]] == [["-m", "pip"]]
+
+
+def test_failed_pip_install_is_a_build_error_and_leaves_no_stamp(tmp_path, monkeypatch):
+    venv = tmp_path / "venv"
+    py = build.venv_python(venv)
+    py.parent.mkdir(parents=True)
+    py.write_text("")
+    req = tmp_path / "req.txt"
+    req.write_text("x==1\n")
+    monkeypatch.setattr(build.subprocess, "run", Calls(rc=1))
+    with pytest.raises(build.BuildError, match="could not install req.txt"):
+        build.ensure_test_venv(venv, req)
+    assert not (venv / ".matte-requirements").exists()
+
+
+def test_unsupported_python_says_which_to_use(tmp_path, monkeypatch):
+    monkeypatch.setattr(build.sys, "version_info", (3, 13, 0))
+    with pytest.raises(build.BuildError, match=r"Python 3\.10-3\.12.*python3\.12 build\.py test"):
+        build.ensure_test_venv(tmp_path / "venv", tmp_path / "req.txt")
+
+
+def test_missing_browser_without_root_prints_the_command(tmp_path, monkeypatch):
+    have = tmp_path / "chromium"
+    have.write_text("")
+    monkeypatch.setattr(build.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(build.subprocess, "run", Calls())
+    with pytest.raises(build.BuildError) as info:
+        build.ensure_browsers([(str(have), "chromium"), (str(tmp_path / "ff"), "firefox-esr"),
+                               (str(tmp_path / "wk"), "webkit2gtk-driver")])
+    msg = str(info.value)
+    assert "sudo apt-get install -y firefox-esr webkit2gtk-driver" in msg
+    assert "chromium" not in msg.split("run")[1]  # only what is missing
+    assert build.subprocess.run.cmds == []  # nothing was attempted
+
+
+def test_missing_browser_as_root_is_installed_with_apt(tmp_path, monkeypatch):
+    target = tmp_path / "firefox-esr"
+
+    def installs(cmd, kw):
+        if cmd[:2] == ["apt-get", "install"]:
+            target.write_text("")
+
+    calls = Calls(effect=installs)
+    monkeypatch.setattr(build.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(build.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(build.subprocess, "run", calls)
+    build.ensure_browsers([(str(target), "firefox-esr")])
+    assert calls.cmds == [["apt-get", "update", "-qq"],
+                          ["apt-get", "install", "-y", "firefox-esr", "-qq"]]
+    build.ensure_browsers([(str(target), "firefox-esr")])  # present now: nothing runs
+    assert len(calls.cmds) == 2
+
+
+def test_engine_driver_is_npm_ci_once_per_lock(tmp_path, monkeypatch):
+    folder = tmp_path / "engines"
+    folder.mkdir()
+    (folder / "package-lock.json").write_text('{"lockfileVersion": 3}')
+
+    def npm_ci(cmd, kw):
+        (Path(kw["cwd"]) / "node_modules").mkdir(exist_ok=True)
+
+    calls = Calls(effect=npm_ci)
+    monkeypatch.setattr(build.subprocess, "run", calls)
+    monkeypatch.setattr(build.shutil, "which", lambda name: f"/usr/bin/{name}")
+    build.ensure_engine_drivers(folder)
+    build.ensure_engine_drivers(folder)
+    assert [c[1] for c in calls.cmds] == ["ci"]
+    (folder / "package-lock.json").write_text('{"lockfileVersion": 3, "x": 1}')
+    build.ensure_engine_drivers(folder)
+    assert [c[1] for c in calls.cmds] == ["ci", "ci"]
+
+
+def test_engine_driver_lock_has_integrity_and_no_registry_addresses():
+    lock = json.loads((ROOT / "tests/e2e/engines/package-lock.json").read_text())
+    pkgs = {k: v for k, v in lock["packages"].items() if k}
+    assert pkgs and all(v.get("integrity", "").startswith("sha512-") for v in pkgs.values())
+    assert not [k for k, v in pkgs.items() if "resolved" in v]
