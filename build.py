@@ -114,6 +114,8 @@ MIME = {
     ".json": "application/json",
     ".wasm": "application/wasm",
     ".toml": "text/plain; charset=utf-8",
+    ".md": "text/plain; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
     ".py": "text/plain; charset=utf-8",
     ".zip": "application/zip",
     ".whl": "application/zip",
@@ -299,6 +301,13 @@ def fetch(*, models: list[str] | None = None) -> dict[str, Path]:
                     and sha256_file(vout) == var["sha256"]):
                 derive_variant(entry, name, out, vout)
             files[f"models/{var['file']}"] = vout
+    # The AGPL-3.0 text of the package the ISNet weights come from, deployed beside them.
+    if any(is_copyleft(e.get("license", "")) for e in manifest["models"] if e["id"] in wanted):
+        arc = download(PACKAGES["imgly-data"], dl)
+        out = vendor / "licenses" / "imgly-background-removal-data-LICENSE.md"
+        if not out.is_file():
+            _extract_member(arc, "package/LICENSE.md", out)
+        files[f"models/{AGPL_NOTICE}"] = out
     return files
 
 
@@ -701,46 +710,92 @@ def zip_package(dst: Path) -> None:
             zf.writestr(info, path.read_bytes())
 
 
-def build(*, quiet: bool = False, embed_origins: list[str] | None = None) -> dict:
+COPYLEFT = ("AGPL", "GPL", "LGPL")  # licence prefixes that --no-agpl leaves out
+#: beside the ISNet weights in site/models/: the AGPL-3.0 text of the package they come from
+AGPL_NOTICE = "LICENSE-AGPL-3.0.md"
+# copied to the site root (LICENSE as LICENSE.txt, so it is shown, not downloaded)
+LICENSE_FILES = {"LICENSE": "LICENSE.txt", "THIRD_PARTY.md": "THIRD_PARTY.md"}
+
+
+def is_copyleft(license_id: str) -> bool:
+    return license_id.upper().startswith(COPYLEFT)
+
+
+def permissive_manifest(manifest: dict) -> dict:
+    """The models manifest without copyleft-licensed models (``build --no-agpl``).
+
+    A model whose licence is AGPL/GPL/LGPL is dropped, and so is any entry that needs one (a
+    fusion whose ``members`` include it); a ``preview`` that names a dropped model is removed.
+    If the default is dropped, the first model left becomes the default.
+    """
+    dropped = {m["id"] for m in manifest["models"] if is_copyleft(m.get("license", ""))}
+    kept = []
+    for entry in manifest["models"]:
+        if entry["id"] in dropped or dropped & set(entry.get("members", [])):
+            dropped.add(entry["id"])
+            continue
+        entry = dict(entry)
+        if entry.get("preview") in dropped:
+            del entry["preview"]
+        kept.append(entry)
+    if not kept:
+        raise BuildError("--no-agpl leaves no model: add a permissively licensed model to "
+                         "models/models.json")
+    default = manifest["default"] if manifest["default"] not in dropped else kept[0]["id"]
+    return {**manifest, "default": default, "models": kept}
+
+
+def build(*, quiet: bool = False, embed_origins: list[str] | None = None, agpl: bool = True,
+          site: Path = SITE) -> dict:
     """Assemble site/ from the repo and the verified cache; return the asset manifest.
 
     ``embed_origins``: the parent origins allowed to embed the app (``site/embed.json``);
     None reads ``$MATTE_EMBED_ORIGINS`` (empty: only the app's own origin may embed it).
+    ``agpl=False`` leaves out every copyleft-licensed model (:func:`permissive_manifest`): the
+    ISNet weights, AGPL-3.0 as distributed, are then neither downloaded nor deployed.
+    ``site``: where to assemble it (tests build variants elsewhere).
     """
     origins = embed_origins if embed_origins is not None else embed_origins_from_env()
     embed = embed_config(origins)  # validate before anything is deleted
-    files = fetch()
-    if SITE.exists():
-        shutil.rmtree(SITE)
-    SITE.mkdir()
+    models = load_manifest() if agpl else permissive_manifest(load_manifest())
+    files = fetch(models=[m["id"] for m in models["models"]])
+    if site.exists():
+        shutil.rmtree(site)
+    site.mkdir(parents=True)
     for rel in APP_FILES:
-        _place(ROOT / rel, SITE / rel)
+        _place(ROOT / rel, site / rel)
     for folder, pattern in APP_DIRS_GLOBS:
         for path in sorted((ROOT / folder).glob(pattern)):
             if path == SW_SOURCE:
                 continue  # goes to the site root with its build id, below
-            _copy(path, SITE / folder / path.name)
-    zip_package(SITE / "src" / "matte.zip")
-    _copy(MANIFEST, SITE / "models" / "models.json")
+            _copy(path, site / folder / path.name)
+    zip_package(site / "src" / "matte.zip")
+    (site / "models").mkdir()
+    (site / "models" / "models.json").write_text(json.dumps(models, indent=2) + "\n")
+    for src, dst in LICENSE_FILES.items():
+        _copy(ROOT / src, site / dst)
     for rel, path in files.items():
-        _place(path, SITE / rel)
-    (SITE / ".nojekyll").write_text("")
-    write_embed_config(SITE, embed["allowed_origins"])
+        _place(path, site / rel)
+    (site / ".nojekyll").write_text("")
+    write_embed_config(site, embed["allowed_origins"])
     if not quiet and embed["allowed_origins"]:
         log("embedding allowed for: " + " ".join(embed["allowed_origins"]))
 
     assets = {}
-    for path in sorted(p for p in SITE.rglob("*") if p.is_file()):
-        rel = path.relative_to(SITE).as_posix()
+    for path in sorted(p for p in site.rglob("*") if p.is_file()):
+        rel = path.relative_to(site).as_posix()
         if rel in ("assets.json", ".nojekyll"):
             continue
         assets[rel] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
     build_id = build_id_of(assets)
-    assets["sw.js"] = write_service_worker(SITE, build_id, assets)
+    assets["sw.js"] = write_service_worker(site, build_id, assets)
     manifest = {"build": build_id, "assets": assets}
-    (SITE / "assets.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    (site / "assets.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
     if not quiet:
-        report_sizes(assets)
+        report_sizes(assets, models)
+        if not agpl:
+            log("--no-agpl: models " + ", ".join(m["id"] for m in models["models"])
+                + f" (default {models['default']})")
     return manifest
 
 
@@ -759,9 +814,8 @@ def component_of(rel: str) -> str:
     return "app (HTML, JS, CSS, Python)"
 
 
-def report_sizes(assets: dict) -> None:
+def report_sizes(assets: dict, manifest: dict) -> None:
     """Print the size of each component and the first-visit download of the default path."""
-    manifest = load_manifest()
     default = next(m for m in manifest["models"] if m["id"] == manifest["default"])
     first_files = {f"models/{default['file']}"} | {  # the default and its preview model
         f"models/{m['file']}" for m in manifest["models"] if m["id"] == default.get("preview")}
@@ -1147,6 +1201,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="a parent origin allowed to embed the app in an iframe, e.g. "
                             "https://www.example.com (repeatable; default: $MATTE_EMBED_ORIGINS,"
                             " else none: only the app's own origin)")
+        p.add_argument("--no-agpl", action="store_true",
+                       help="leave out the copyleft (AGPL-3.0) ISNet weights: only permissively "
+                            "licensed models are downloaded and deployed (u2netp)")
     p_serve.add_argument("--port", type=int, default=8000)
     p_serve.add_argument("--no-isolate", action="store_true",
                          help="no COOP/COEP headers (like GitHub Pages: one inference thread)")
@@ -1169,10 +1226,10 @@ def main(argv: list[str] | None = None) -> int:
             fetch()
             log(f"cache ready in {cache_dir()}")
         elif args.cmd == "build":
-            build(embed_origins=args.embed_origins)
+            build(embed_origins=args.embed_origins, agpl=not args.no_agpl)
         elif args.cmd == "serve":
             if not args.no_build:
-                build(embed_origins=args.embed_origins)
+                build(embed_origins=args.embed_origins, agpl=not args.no_agpl)
             elif args.embed_origins is not None:  # embed.json is part of the build (hashes)
                 parser.error("--embed-origin rebuilds site/: leave out --no-build")
             serve(port=args.port, isolate=not args.no_isolate)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import threading
 import urllib.request
@@ -357,3 +358,62 @@ def test_engine_driver_lock_has_integrity_and_no_registry_addresses():
     pkgs = {k: v for k, v in lock["packages"].items() if k}
     assert pkgs and all(v.get("integrity", "").startswith("sha512-") for v in pkgs.values())
     assert not [k for k, v in pkgs.items() if "resolved" in v]
+
+
+# --------------------------------------------------------------------------------------------
+# Licences: LICENSE, THIRD_PARTY.md, and a build without the AGPL weights
+
+
+def test_third_party_lists_every_vendored_package_and_model():
+    text = (ROOT / "THIRD_PARTY.md").read_text()
+    for pkg in build.PACKAGES.values():
+        assert pkg.name in text and pkg.version in text, pkg
+    for entry in build.load_manifest()["models"]:
+        row = next((line for line in text.splitlines() if f"`{entry['id']}`" in line), None)
+        assert row is not None, f"model {entry['id']} missing from THIRD_PARTY.md"
+        assert entry["license"] in row, (entry["id"], entry["license"])
+    assert "Apache" in (ROOT / "LICENSE").read_text()[:200]
+
+
+def _manifest(*models, default):
+    return {"schema": 1, "default": default, "models": list(models)}
+
+
+def test_permissive_manifest_drops_copyleft_models_and_what_needs_them():
+    isnet = {"id": "isnet", "license": "AGPL-3.0", "preview": "u2netp"}
+    u2 = {"id": "u2netp", "license": "Apache-2.0"}
+    rvm = {"id": "rvm", "license": "GPL-3.0"}
+    fused = {"id": "best", "license": "AGPL-3.0 + Apache-2.0", "members": ["isnet", "u2netp"]}
+    mit = {"id": "tiny", "license": "MIT", "preview": "isnet"}
+    out = build.permissive_manifest(_manifest(fused, isnet, u2, rvm, mit, default="best"))
+    assert [m["id"] for m in out["models"]] == ["u2netp", "tiny"]
+    assert out["default"] == "u2netp"  # the first model left
+    assert "preview" not in out["models"][1]  # its preview was dropped with ISNet
+    assert mit["preview"] == "isnet"  # the input is not changed
+    keep = build.permissive_manifest(_manifest(u2, isnet, default="u2netp"))
+    assert keep["default"] == "u2netp"
+    with pytest.raises(build.BuildError, match="leaves no model"):
+        build.permissive_manifest(_manifest(isnet, default="isnet"))
+
+
+def test_build_without_agpl_has_no_isnet_files(tmp_path):
+    site = tmp_path / "site"
+    build.build(quiet=True, agpl=False, site=site)
+    served = json.loads((site / "models" / "models.json").read_text())
+    assert [m["id"] for m in served["models"]] == ["u2netp"] and served["default"] == "u2netp"
+    onnx = sorted(p.name for p in (site / "models").glob("*.onnx"))
+    assert onnx == ["u2netp.onnx"]
+    assert not (site / "models" / build.AGPL_NOTICE).exists()
+    assets = json.loads((site / "assets.json").read_text())["assets"]
+    assert not [rel for rel in assets if "isnet" in rel]
+    assert (site / "THIRD_PARTY.md").read_text() == (ROOT / "THIRD_PARTY.md").read_text()
+    assert (site / "LICENSE.txt").read_text() == (ROOT / "LICENSE").read_text()
+
+
+def test_default_build_deploys_the_agpl_text_beside_the_weights():
+    site = Path(os.environ.get("MATTE_SITE", ROOT / "site"))
+    if not (site / "assets.json").is_file():
+        pytest.skip("site/ is not built (python build.py test builds it)")
+    notice = (site / "models" / build.AGPL_NOTICE).read_text()
+    assert "GNU Affero General Public License" in notice[:200]
+    assert (site / "THIRD_PARTY.md").is_file() and (site / "LICENSE.txt").is_file()
