@@ -296,10 +296,16 @@ def test_failed_pip_install_is_a_build_error_and_leaves_no_stamp(tmp_path, monke
     assert not (venv / ".matte-requirements").exists()
 
 
-def test_unsupported_python_says_which_to_use(tmp_path, monkeypatch):
+def test_unsupported_python_uses_a_supported_one_from_path_or_says_which(tmp_path, monkeypatch):
     monkeypatch.setattr(build.sys, "version_info", (3, 13, 0))
-    with pytest.raises(build.BuildError, match=r"Python 3\.10-3\.12.*python3\.12 build\.py test"):
+    monkeypatch.setattr(build.shutil, "which",
+                        lambda name: "/opt/py/python3.11" if name == "python3.11" else None)
+    assert build.test_interpreter() == "/opt/py/python3.11"
+    monkeypatch.setattr(build.shutil, "which", lambda name: None)
+    with pytest.raises(build.BuildError, match=r"3\.11 or 3\.12.*python3\.12 build\.py test"):
         build.ensure_test_venv(tmp_path / "venv", tmp_path / "req.txt")
+    monkeypatch.setattr(build.sys, "version_info", (3, 12, 1))
+    assert build.test_interpreter() == build.sys.executable
 
 
 def test_missing_browser_without_root_prints_the_command(tmp_path, monkeypatch):
