@@ -1,7 +1,7 @@
 """Tier 3 in the other engines: the smoke flow in Firefox and WebKit (Safari's engine).
 
-The full suite runs in Chromium; these run one person-like session each, on the cross-origin
-isolated server (COOP/COEP), with the fast model:
+The full suite runs in Chromium; these run one person-like session each with the fast model, on
+the cross-origin isolated server (COOP/COEP; Firefox also on a plain static server):
 
 load, pick a file, final result, Download (alpha checked against the CPython pipeline), an
 eraser stroke with the mouse, Undo (back to the AI mask bit for bit), another stroke, reload
@@ -63,16 +63,17 @@ def _png(entry: dict) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(entry["b64"]))))
 
 
-def check_flow(out: dict, *, origin: str, photo: Path, want_alpha: np.ndarray) -> None:
+def check_flow(out: dict, *, origin: str, photo: Path, want_alpha: np.ndarray,
+               isolated: bool = True) -> None:
     """The assertions both engines share, on what their driver collected."""
     assert "failure" not in out, out.get("failure")
     assert out["state"] == "done", out
     assert out["errors"] == [], out["errors"]
     facts = out["facts"]
-    assert facts["isolated"] is True and facts["backend"] == "wasm", facts
+    assert facts["isolated"] is isolated and facts["backend"] == "wasm", facts
     # the badge shows what onnxruntime-web runs: threads only where shared memory exists
     # (WebKitGTK never has it, and reports 4 cores on a 2-core machine), capped as threads.js
-    want_threads = min(16, facts["cores"]) if facts["sab"] else 1
+    want_threads = min(16, facts["cores"]) if facts["sab"] and isolated else 1
     assert facts["threads"] == want_threads, facts
     word = "thread" if want_threads == 1 else "threads"
     assert f"WASM, {want_threads} {word}" in facts["badge"], facts
@@ -106,13 +107,16 @@ def check_flow(out: dict, *, origin: str, photo: Path, want_alpha: np.ndarray) -
 # Firefox
 
 
-def test_firefox_smoke(isolated_site, photo, want_alpha, artifacts):
+@pytest.mark.parametrize("mode", ["isolated", "plain"])
+def test_firefox_smoke(mode, request, photo, want_alpha, artifacts):
+    """On COOP/COEP (threads) and on a plain static server like GitHub Pages (one thread)."""
+    served = request.getfixturevalue("isolated_site" if mode == "isolated" else "site")
     if not Path(FIREFOX).exists():
         pytest.skip(f"{FIREFOX} is missing (apt-get install -y firefox-esr)")
     if not (ENGINES / "node_modules" / "puppeteer-core").is_dir():
         pytest.skip("puppeteer-core is not installed (python build.py test installs it)")
-    args = {"origin": isolated_site.origin, "image": str(photo), "firefox": FIREFOX,
-            "out": str(artifacts / "firefox")}
+    args = {"origin": served.origin, "image": str(photo), "firefox": FIREFOX,
+            "out": str(artifacts / f"firefox-{mode}")}
     t0 = time.perf_counter()
     proc = subprocess.run(["node", str(ENGINES / "firefox.mjs"), json.dumps(args)],
                           capture_output=True, text=True, timeout=900)
@@ -120,7 +124,8 @@ def test_firefox_smoke(isolated_site, photo, want_alpha, artifacts):
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f"\nfirefox: {out['steps']} ({time.perf_counter() - t0:.1f} s with launch), "
           f"{out.get('facts')}")
-    check_flow(out, origin=isolated_site.origin, photo=photo, want_alpha=want_alpha)
+    check_flow(out, origin=served.origin, photo=photo, want_alpha=want_alpha,
+               isolated=mode == "isolated")
     assert len(out["requests"]) > 10  # BiDi saw the page's requests, not just the document
 
 
