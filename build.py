@@ -1174,7 +1174,8 @@ def ensure_browsers(browsers: list[tuple[str, str]] = BROWSERS) -> None:
 
 
 def ensure_engine_drivers(folder: Path = ENGINE_DRIVERS) -> None:
-    """`npm ci` the Firefox driver (puppeteer-core) from its lock file (integrity-checked)."""
+    """`npm ci` a folder's test-only npm packages from its lock file (integrity-checked): the
+    Firefox driver (puppeteer-core) by default; bench/ uses it for its own packages too."""
     lock = folder / "package-lock.json"
     stamp = folder / "node_modules" / ".matte-lock"
     want = sha256_file(lock)
@@ -1183,7 +1184,7 @@ def ensure_engine_drivers(folder: Path = ENGINE_DRIVERS) -> None:
     npm = shutil.which("npm")
     if npm is None:
         raise BuildError("npm is missing: install Node.js and npm (e.g. `apt-get install -y npm`)")
-    log(f"installing the Firefox test driver (npm ci in {folder})")
+    log(f"installing test-only npm packages (npm ci in {folder})")
     proc = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"],
                           cwd=folder)
     if proc.returncode:
