@@ -582,6 +582,12 @@ def _execute(
     return summary
 
 
+def _retries() -> dict[str, Any]:
+    """Actor options over Ray Data's defaults: a block is retried twice, not forever (an image
+    that kills its worker every time would otherwise stop the job from ending)."""
+    return {"max_task_retries": 2}
+
+
 def _run_ray(ray, plan, settings, summary, workers, threads, address, quiet, err, write_rows):  # noqa: ANN001, ANN202
     """Run the Ray Data job over ``plan.tasks``; None on success, an exit code otherwise."""
     from ray.data import DataContext
@@ -623,7 +629,7 @@ def _run_ray(ray, plan, settings, summary, workers, threads, address, quiet, err
                 "threads": threads,
                 "filesystems": plan.filesystems,
             },
-            max_task_retries=2,
+            ray_remote_args_fn=_retries,
         )
         for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
             rows = batch.to_pydict()
