@@ -7,7 +7,11 @@
                        [--crop [--margin PX|N%]] [--feather PX] [--refine-edges]
                        [--decontaminate] [--force] [--jobs N] [--threads N]
                        [--max-pixels N] [--recursive] [--quiet]
+                       [--engine local|ray [--address ADDR] [--workers N]]
     matte models [--verify]
+
+``--engine ray`` runs the same per-image code (:func:`remove_background`) as a Ray Data job;
+see :mod:`matte.cluster`.
 
 Design
 ------

@@ -661,7 +661,10 @@ def _run_ray(ray, plan, settings, summary, workers, threads, address, quiet, err
     run_s = time.perf_counter() - t_run
     lost = [t for t in plan.tasks if t.file not in reported]
     if lost:
-        msg = "its worker died (a crash or out of memory) on every try; a re-run retries it"
+        msg = (
+            "its worker died (a crash or out of memory), also on the retries; "
+            "a re-run tries it again"
+        )
         write_rows(_plain_rows([(t.file, t.output, "failed", msg) for t in lost]))
         for t in lost:
             err.write(f"error: {t.file}: {msg}\n")
