@@ -12,8 +12,9 @@ falls on all of them alike) and the table gives medians over ``--reps``:
 
 * ``img/s``: images / the engine's own run time (local: after the model is loaded; Ray: the
   Ray Data job, including actor start-up and model load in the actors);
-* ``steady img/s``: images after the first / time from the first to the last image finished
-  (Ray: the ``finished`` column of ``matte-results.parquet``; local: the CLI's img/s);
+* ``steady img/s``: images after the first / time from the first to the last output file
+  written (their mtimes, both engines): the rate once every worker is running, what a long
+  catalog converges to;
 * ``wall img/s``: images / the whole command (interpreter, imports, Ray start-up, shutdown);
 * ``MB/worker``: peak resident memory of each actor process (from the results table), or of the
   local CLI's process;
@@ -65,6 +66,12 @@ def _run(cmd: list[str], log: Path) -> tuple[int, float, float, str]:
     return proc.returncode, wall, usage.ru_maxrss / 1024, log.read_text()
 
 
+def _steady(out: Path) -> float:
+    """Images after the first / time from the first to the last output written (mtimes)."""
+    times = sorted(p.stat().st_mtime for p in out.iterdir() if "-matte" in p.name)
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+
+
 def run_local(folder: Path, out: Path, model: str, jobs: int, log: Path) -> dict[str, float]:
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "matte", "remove", str(folder), "-o", str(out)]
@@ -75,7 +82,7 @@ def run_local(folder: Path, out: Path, model: str, jobs: int, log: Path) -> dict
         raise SystemExit(f"{' '.join(cmd)} failed ({code}):\n{text[-3000:]}")
     done = int(m.group(1))
     rate = float(m.group(4))
-    return {"done": done, "rate": rate, "steady": rate, "wall": done / wall, "mb": rss}
+    return {"done": done, "rate": rate, "steady": _steady(out), "wall": done / wall, "mb": rss}
 
 
 def run_ray(folder: Path, out: Path, model: str, workers: int, log: Path) -> dict[str, float]:
@@ -91,15 +98,13 @@ def run_ray(folder: Path, out: Path, model: str, workers: int, log: Path) -> dic
     done = int(m.group(1))
     rows = pq.read_table(out / "matte-results.parquet").to_pylist()
     ok = [r for r in rows if r["status"] == "ok"]
-    fin = sorted(r["finished"] for r in ok)
-    steady = (len(fin) - 1) / (fin[-1] - fin[0]) if len(fin) > 1 and fin[-1] > fin[0] else 0.0
     per_worker: dict[str, float] = {}
     for r in ok:
         per_worker[r["worker"]] = max(per_worker.get(r["worker"], 0.0), r["peak_rss_mb"])
     return {
         "done": done,
         "rate": float(m.group(5)),
-        "steady": steady,
+        "steady": _steady(out),
         "wall": done / wall,
         "mb": statistics.median(per_worker.values()),
         "actors": len(per_worker),

@@ -644,6 +644,8 @@ outputs: photo.jpg -> photo-matte.png (photo-mask.png with --mask-only), beside 
   get -2, -3, ... . Folders and patterns skip non-images, hidden files and earlier results
   (*-matte[-N].png|webp|jpg, *-mask[-N].png); a file named explicitly is always attempted.
 exit status: 0 all done, 1 some images failed, 2 usage error or nothing could run.
+--engine ray: existing outputs are skipped (a re-run resumes) unless --force; every input gets a
+  row (ok, failed, skipped) in OUTDIR/matte-results.parquet.
 """
 
 

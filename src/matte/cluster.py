@@ -49,6 +49,7 @@ Design
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import posixpath
@@ -613,8 +614,11 @@ def _run_ray(ray, plan, settings, summary, workers, threads, address, quiet, err
     ctx = DataContext.get_current()
     saved = (ctx.max_errored_blocks, ctx.enable_progress_bars)
     ctx.max_errored_blocks = -1  # a block whose worker kept dying is dropped, not fatal
+    data_log = logging.getLogger("ray.data")
+    saved_level = data_log.level
     if quiet:
         ctx.enable_progress_bars = False
+        data_log.setLevel(logging.WARNING)
     reported: set[str] = set()
     t_run = time.perf_counter()
     try:
@@ -651,13 +655,12 @@ def _run_ray(ray, plan, settings, summary, workers, threads, address, quiet, err
         err.write("matte: interrupted; outputs written so far are kept (a re-run resumes)\n")
         return cli._EXIT_INTERRUPTED
     except Exception as exc:  # e.g. every actor failed to start (a model missing on a node)
-        cause = exc
-        while cause.__cause__ is not None:
-            cause = cause.__cause__
-        err.write(f"matte: error: the Ray job failed: {type(cause).__name__}: {cause}\n")
+        lines = [ln for ln in str(exc).splitlines() if ln.strip()] or [type(exc).__name__]
+        err.write(f"matte: error: the Ray job failed: {type(exc).__name__}: {lines[-1]}\n")
         return cli._EXIT_USAGE
     finally:
         ctx.max_errored_blocks, ctx.enable_progress_bars = saved
+        data_log.setLevel(saved_level)
     run_s = time.perf_counter() - t_run
     lost = [t for t in plan.tasks if t.file not in reported]
     if lost:
@@ -739,8 +742,10 @@ def remove_dataset(
         Actors (default: the cluster's CPUs / ``threads``) and onnxruntime threads (CPUs)
         per actor (default 1).
     address : str, optional
-        The Ray cluster to join; None starts a local instance (unless Ray is already
-        initialised in this process, which is then used as it is).
+        The Ray cluster to join; None starts a local instance. If Ray is already
+        initialised in this process it is used as it is: its workers must then import
+        ``matte`` themselves (installed there, or ``runtime_env={"py_modules": [...]}`` in
+        your ``ray.init``, which is what :func:`connect` does).
     quiet : bool
         No notes, progress bars or summary on ``err`` (failures are still written there).
     err : text stream, optional
