@@ -685,6 +685,9 @@ def run_cli(args: argparse.Namespace, *, spec: cli.ModelSpec, bg: dict, err: Tex
     """``matte remove --engine ray``: called by :mod:`matte.cli` after it checked the options."""
     if args.jobs != 2 and not args.quiet:  # 2 is --jobs's default
         err.write("note: --jobs has no effect with --engine ray (use --workers)\n")
+    out = args.output_dir
+    if isinstance(out, Path) and out.exists() and not out.is_dir():
+        return cli._usage(err, f"-o {out}: not a folder")
     settings = cli.settings_from_args(args, spec=spec, runner=None, bg=bg)
     try:
         res = _execute(

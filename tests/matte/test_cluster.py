@@ -83,6 +83,15 @@ def test_ray_options_refused_by_the_local_engine(tmp_path, capsys, argv, expecte
     assert not list(tmp_path.glob("*-matte*"))
 
 
+def test_ray_engine_refuses_a_file_as_output_folder(tmp_path, capsys):
+    src = tmp_path / "a.jpg"
+    shutil.copyfile(DATA / "chelsea.jpg", src)
+    (tmp_path / "out").write_text("a file")
+    argv = ["remove", str(src), "-o", str(tmp_path / "out"), "--engine", "ray"]
+    assert cli.main([*argv, "--model", "u2netp"]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
 def test_plan_uses_the_local_rules_and_skips_existing(tmp_path):
     pytest.importorskip("pyarrow")
     from matte.cluster import plan_tasks
