@@ -438,7 +438,7 @@ def connect(*, address: str | None = None, num_cpus: int | None = None) -> bool:
     return True
 
 
-def _table_writer(output_dir: str | Path | None, filesystems: list[Any]):  # noqa: ANN202
+def _table_writer(output_dir: str | Path | None):  # noqa: ANN202
     """(pyarrow ParquetWriter on a temporary name, finish(), shown path) for the results."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -550,7 +550,7 @@ def _execute(
             err.write(f"matte: error: {exc}\n")
             return cli._EXIT_USAGE
 
-    write_rows, finish_table, shown = _table_writer(output_dir, plan.filesystems)
+    write_rows, finish_table, shown = _table_writer(output_dir)
     summary.results = shown
     write_rows(_plain_rows([(f, "", "failed", m) for f, m in plan.errors]))
     write_rows(_plain_rows([(t.file, t.output, "skipped", "output exists") for t in plan.existing]))
