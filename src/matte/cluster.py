@@ -633,6 +633,8 @@ def _run_ray(ray, plan, settings, summary, workers, threads, address, quiet, err
                 "threads": threads,
                 "filesystems": plan.filesystems,
             },
+            # the one way to bound retries in Ray 2.60 (deprecated there, removed in 2.64: the
+            # extra pins ray<2.64)
             ray_remote_args_fn=_retries,
         )
         for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
