@@ -289,3 +289,56 @@ def test_uri_io_resume_and_force(ray_session, shared_runner, monkeypatch, capsys
     assert (forced.done, forced.failed, forced.skipped) == (3, 1, 0)
     assert _outputs(out) == want
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+@needs_u2netp
+def test_actor_io_through_a_pyarrow_filesystem(tmp_path, shared_runner, monkeypatch, capsys):
+    """The actor's non-local path (pyarrow streams, as for s3://), in-process without Ray:
+    a filesystem that is not LocalFileSystem (SubTreeFileSystem over a folder)."""
+    pytest.importorskip("pyarrow")
+    from pyarrow import fs as pafs
+
+    from matte.cluster import Remover, Task, _existing
+
+    src = _photos(tmp_path / "in")
+    local_out = tmp_path / "local"
+    _local_cli(shared_runner, monkeypatch, capsys, src, local_out, ["--format", "webp"])
+    store = tmp_path / "store"
+    (store / "photos").mkdir(parents=True)
+    for name in ("chelsea.jpg", "corrupt.jpg"):
+        shutil.copyfile(src / name, store / "photos" / name)
+    bucket = pafs.SubTreeFileSystem(str(store), pafs.LocalFileSystem())
+
+    parsed = cli.build_parser(load_catalog()).parse_args(
+        ["remove", "x", "--model", "u2netp", "--format", "webp"]
+    )
+    settings = cli.settings_from_args(
+        parsed, spec=U2NETP, runner=None, bg={"bg_kind": "transparent"}
+    )
+    monkeypatch.setattr(cli, "_make_runner", lambda threads: shared_runner)
+    actor = Remover(settings, 1, [bucket])
+    names = ["chelsea.jpg", "corrupt.jpg", "missing.jpg"]
+    batch = {
+        "file": [f"mock://photos/{n}" for n in names],
+        "output": [f"mock://out/{Path(n).stem}-matte.webp" for n in names],
+        "src_fs": [0, 0, 0],
+        "src": [f"photos/{n}" for n in names],
+        "dst_fs": [0, 0, 0],
+        "dst": [f"out/{Path(n).stem}-matte.webp" for n in names],
+    }
+    rows = actor(batch)
+    assert rows["status"] == ["ok", "failed", "failed"]
+    assert rows["message"][2] == "no such file"
+    assert "truncated" in rows["message"][1]
+    written = store / "out" / "chelsea-matte.webp"  # the output folder was created
+    assert written.read_bytes() == (local_out / "chelsea-matte.webp").read_bytes()
+
+    again = actor({k: v[:1] for k, v in batch.items()})  # no --force: never replaced
+    assert again["status"] == ["failed"]
+    assert again["message"] == [
+        "mock://out/chelsea-matte.webp already exists (use --force to overwrite it)"
+    ]
+
+    task = Task("f", "o", 0, "photos/chelsea.jpg", 0, "out/chelsea-matte.webp")
+    other = Task("f", "o", 0, "photos/corrupt.jpg", 0, "out/corrupt-matte.webp")
+    assert _existing([task, other], [bucket]) == [True, False]
