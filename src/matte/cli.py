@@ -450,9 +450,8 @@ def process(
     t0 = time.perf_counter()
     res = Result(job, ok=False)
     try:
-        data = read() if read is not None else _read_local(job.src)
-        out, notes = remove_background(data, s)
-        del data
+        # no reference kept here: remove_background drops the file's bytes once decoded
+        out, notes = remove_background(read() if read is not None else _read_local(job.src), s)
         res.notes.extend(notes)
         if write is not None:
             write(out)
