@@ -39,6 +39,8 @@ CPYTHON_ARGS = {
     "bench_composite.py": ([], ["--repeat", "1"]),
     "bench_cli.py": ([], ["--reps", "1", "--models", "u2netp"]),
     "bench_session.py": ([], ["--quick"]),
+    # local CLI vs --engine ray, u2netp once (~2-3 min); the full table: python bench/bench_ray.py
+    "bench_ray.py": (["--reps", "1", "--models", "u2netp"], ["--reps", "1", "--models", "u2netp"]),
     # WebGPU on the software adapter: ISNet at 192x192 only (correctness and relative cost);
     # the full set (256, u2netp) takes about 7 minutes: python bench/bench_webgpu.py
     "bench_webgpu.py": (["--quick"], ["--quick"]),

@@ -7,7 +7,11 @@
                        [--crop [--margin PX|N%]] [--feather PX] [--refine-edges]
                        [--decontaminate] [--force] [--jobs N] [--threads N]
                        [--max-pixels N] [--recursive] [--quiet]
+                       [--engine local|ray [--address ADDR] [--workers N]]
     matte models [--verify]
+
+``--engine ray`` runs the same per-image code (:func:`remove_background`) as a Ray Data job;
+see :mod:`matte.cluster`.
 
 Design
 ------
@@ -58,7 +62,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -366,38 +370,96 @@ def render(rgb: np.ndarray, alpha: np.ndarray, icc: bytes | None, s: Settings) -
     )
 
 
-def process(job: Job, s: Settings) -> Result:
-    """Run one image end to end; never raises for a bad image (returns a failed Result)."""
+def load_models(s: Settings) -> None:
+    """Create the onnxruntime session(s) ``s`` needs, once, before any image runs.
+
+    The local CLI calls it in the main thread; the Ray engine (:mod:`matte.cluster`) in each
+    actor's constructor, so both engines hold the same sessions.
+
+    Raises
+    ------
+    ModelError
+        If a model file is missing, corrupt or cannot be loaded.
+    """
+    s.runner.session(s.spec)  # type: ignore[attr-defined]
+
+
+def remove_background(data: bytes, s: Settings) -> tuple[bytes, list[str]]:
+    """One image's whole pipeline: decode -> segment -> refine -> render -> the output's bytes.
+
+    The one per-image function both engines run (``process`` here, the actors of
+    :mod:`matte.cluster`), so their outputs are the same bytes for the same settings.
+
+    Parameters
+    ----------
+    data : bytes
+        The input file's bytes.
+    s : Settings
+        The run's settings, with a runner whose sessions are loaded (:func:`load_models`).
+
+    Returns
+    -------
+    out : bytes
+        The encoded output file (image or mask PNG).
+    notes : list of str
+        Decoder notes (e.g. an orientation or colour-profile remark).
+
+    Raises
+    ------
+    MatteError
+        For an input that cannot be decoded or is too large (the message names the reason).
+    """
+    dec = decode(data, max_pixels=s.max_pixels)
+    del data
+    rgb = dec.rgb
+    alpha = segment(rgb, s.spec, s.runner)  # type: ignore[arg-type]
+    if s.refine_edges:
+        from matte.refine import refine_edges
+
+        alpha = refine_edges(rgb, alpha)
+    if s.feather > 0:
+        from matte.refine import feather
+
+        alpha = feather(alpha, radius=s.feather)
+    if dec.alpha is not None:
+        alpha = np.minimum(alpha, dec.alpha)
+    return render(rgb, alpha, dec.icc_profile, s), list(dec.notes)
+
+
+def _read_local(src: Path) -> bytes:
+    if not src.is_file():
+        raise MatteError("not a regular file" if src.exists() else "no such file")
+    try:
+        return src.read_bytes()
+    except OSError as exc:
+        raise MatteError(f"cannot read the file: {exc.strerror or exc}") from None
+
+
+def process(
+    job: Job,
+    s: Settings,
+    *,
+    read: Callable[[], bytes] | None = None,
+    write: Callable[[bytes], None] | None = None,
+) -> Result:
+    """Run one image end to end; never raises for a bad image (returns a failed Result).
+
+    ``read`` and ``write`` replace the local file access (the Ray engine passes its
+    filesystem's); their errors become the Result's message like the local ones.
+    """
     t0 = time.perf_counter()
     res = Result(job, ok=False)
     try:
-        if not job.src.is_file():
-            raise MatteError("not a regular file" if job.src.exists() else "no such file")
-        try:
-            data = job.src.read_bytes()
-        except OSError as exc:
-            raise MatteError(f"cannot read the file: {exc.strerror or exc}") from None
-        dec = decode(data, max_pixels=s.max_pixels)
-        del data
-        res.notes.extend(dec.notes)
-        rgb = dec.rgb
-        alpha = segment(rgb, s.spec, s.runner)  # type: ignore[arg-type]
-        if s.refine_edges:
-            from matte.refine import refine_edges
-
-            alpha = refine_edges(rgb, alpha)
-        if s.feather > 0:
-            from matte.refine import feather
-
-            alpha = feather(alpha, radius=s.feather)
-        if dec.alpha is not None:
-            alpha = np.minimum(alpha, dec.alpha)
-        out = render(rgb, alpha, dec.icc_profile, s)
-        del rgb, alpha, dec
-        try:
-            _write(job.dst, out, force=s.force)
-        except OSError as exc:
-            raise MatteError(f"cannot write {job.dst}: {exc.strerror or exc}") from None
+        # no reference kept here: remove_background drops the file's bytes once decoded
+        out, notes = remove_background(read() if read is not None else _read_local(job.src), s)
+        res.notes.extend(notes)
+        if write is not None:
+            write(out)
+        else:
+            try:
+                _write(job.dst, out, force=s.force)
+            except OSError as exc:
+                raise MatteError(f"cannot write {job.dst}: {exc.strerror or exc}") from None
         res.ok = True
     except (MatteError, OutputExistsError) as exc:
         res.message = str(exc)
@@ -563,6 +625,11 @@ def _pixels(text: str) -> int:
     return int(v)
 
 
+def _output_dir(text: str) -> Path | str:
+    """``-o``: a local folder (a Path), or a URI such as ``s3://bucket/out`` (kept as text)."""
+    return text if "://" in text else Path(text)
+
+
 def _cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
@@ -576,6 +643,8 @@ outputs: photo.jpg -> photo-matte.png (photo-mask.png with --mask-only), beside 
   get -2, -3, ... . Folders and patterns skip non-images, hidden files and earlier results
   (*-matte[-N].png|webp|jpg, *-mask[-N].png); a file named explicitly is always attempted.
 exit status: 0 all done, 1 some images failed, 2 usage error or nothing could run.
+--engine ray: existing outputs are skipped (a re-run resumes) unless --force; every input gets a
+  row (ok, failed, skipped) in OUTDIR/matte-results.parquet.
 """
 
 
@@ -601,7 +670,7 @@ def build_parser(catalog: Catalog | None = None) -> argparse.ArgumentParser:
         "-o",
         "--output-dir",
         metavar="OUTDIR",
-        type=Path,
+        type=_output_dir,
         help="write results here (created if needed; default: beside each input)",
     )
     rm.add_argument(
@@ -672,6 +741,28 @@ def build_parser(catalog: Catalog | None = None) -> argparse.ArgumentParser:
         type=_positive_int,
         metavar="N",
         help="onnxruntime threads per inference (default: CPU cores / jobs)",
+    )
+    eng = rm.add_argument_group("engine")
+    eng.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: threads on this machine (default); ray: a Ray Data job, on a local Ray "
+        "instance or a cluster (pip install matte[ray]); inputs and OUTDIR may then be URIs "
+        "such as s3://bucket/photos",
+    )
+    eng.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="with --engine ray: the cluster to join ('auto', 'ray://head:10001'); "
+        "default: start a local Ray instance",
+    )
+    eng.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="with --engine ray: model actors (one session per model each; default: the "
+        "cluster's CPUs / --threads)",
     )
     rm.add_argument(
         "--max-pixels",
@@ -775,6 +866,31 @@ def _parse_bg(text: str | None, max_pixels: int | None) -> dict:
     )
 
 
+def settings_from_args(
+    args: argparse.Namespace, *, spec: ModelSpec, runner: object, bg: dict
+) -> Settings:
+    """The run's :class:`Settings` from ``matte remove``'s parsed options (both engines).
+
+    ``bg`` is ``_parse_bg``'s result; ``runner`` may be None for settings that are sent to
+    other processes, which then put their own runner in (:mod:`matte.cluster`).
+    """
+    return Settings(
+        spec=spec,
+        runner=runner,
+        format="png" if args.mask_only else args.format,
+        quality=args.quality,
+        mask_only=args.mask_only,
+        crop=args.crop,
+        margin=args.margin if args.margin is not None else 0,
+        feather=args.feather,
+        refine_edges=args.refine_edges,
+        decontaminate=args.decontaminate,
+        max_pixels=args.max_pixels,
+        force=args.force,
+        **bg,
+    )
+
+
 def _make_runner(threads: int):  # noqa: ANN202 - onnxruntime is optional
     """The onnxruntime runner (a function so the tests can share one between runs)."""
     from matte.runner import OnnxRunner
@@ -801,8 +917,6 @@ def _cmd_remove(args: argparse.Namespace, catalog: Catalog, err: TextIO) -> int:
             return _usage(err, "--mask-only and --bg cannot be combined")
     if args.margin is not None and not args.crop:
         return _usage(err, "--margin needs --crop")
-    if args.output_dir is not None and args.output_dir.exists() and not args.output_dir.is_dir():
-        return _usage(err, f"-o {args.output_dir}: not a folder")
     try:
         bg = _parse_bg(args.bg, args.max_pixels)
     except UsageError as exc:
@@ -810,6 +924,18 @@ def _cmd_remove(args: argparse.Namespace, catalog: Catalog, err: TextIO) -> int:
     quiet = args.quiet
     if args.quality is not None and (args.format == "png" or args.mask_only) and not quiet:
         err.write("note: --quality has no effect on PNG output\n")
+    # ---- engine ray (matte.cluster): the same Settings and per-image code, as a Ray Data job
+    if args.engine == "ray":
+        from matte.cluster import run_cli
+
+        return run_cli(args, spec=spec, bg=bg, err=err)
+    if args.address is not None or args.workers is not None:
+        return _usage(err, "--address and --workers need --engine ray")
+    if isinstance(args.output_dir, str):
+        return _usage(err, f"-o {args.output_dir}: a URI output needs --engine ray")
+    # ---- end of engine ray
+    if args.output_dir is not None and args.output_dir.exists() and not args.output_dir.is_dir():
+        return _usage(err, f"-o {args.output_dir}: not a folder")
 
     inputs = expand_inputs(args.inputs, recursive=args.recursive)
     for arg, msg in inputs.errors:
@@ -855,28 +981,14 @@ def _cmd_remove(args: argparse.Namespace, catalog: Catalog, err: TextIO) -> int:
         workers = min(args.jobs, len(ready))
         threads = args.threads or max(1, _cpus() // workers)
         runner = _make_runner(threads)
+        settings = settings_from_args(args, spec=spec, runner=runner, bg=bg)
         t_load = time.perf_counter()
         try:
-            runner.session(spec)  # load (and verify) once, before the threads start
+            load_models(settings)  # load (and verify) once, before the threads start
         except ModelError as exc:
             err.write(f"matte: error: {exc}\n")
             return _EXIT_USAGE
         load_s = time.perf_counter() - t_load
-        settings = Settings(
-            spec=spec,
-            runner=runner,
-            format=fmt,
-            quality=args.quality,
-            mask_only=args.mask_only,
-            crop=args.crop,
-            margin=args.margin if args.margin is not None else 0,
-            feather=args.feather,
-            refine_edges=args.refine_edges,
-            decontaminate=args.decontaminate,
-            max_pixels=args.max_pixels,
-            force=args.force,
-            **bg,
-        )
         # jobs refused up front still count in the bar's total
         progress.done = len(jobs) - len(ready)
         progress.start()
