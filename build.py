@@ -280,8 +280,10 @@ def fetch(*, models: list[str] | None = None) -> dict[str, Path]:
     # Models.
     manifest = load_manifest()
     wanted = models or [m["id"] for m in manifest["models"]]
+    fusions = [m for m in manifest["models"] if m.get("kind") == "fusion"]
+    wanted = wanted + [v for f in fusions if f["id"] in wanted for v in f["members"].values()]
     for entry in manifest["models"]:
-        if entry["id"] not in wanted:
+        if entry["id"] not in wanted or entry.get("kind") == "fusion":  # a fusion has no file
             continue
         out = cache / "models" / entry["file"]
         if not (out.is_file() and out.stat().st_size == entry["bytes"]
@@ -758,8 +760,10 @@ def report_sizes(assets: dict) -> None:
     """Print the size of each component and the first-visit download of the default path."""
     manifest = load_manifest()
     default = next(m for m in manifest["models"] if m["id"] == manifest["default"])
-    first_files = {f"models/{default['file']}"} | {  # the default and its preview model
-        f"models/{m['file']}" for m in manifest["models"] if m["id"] == default.get("preview")}
+    # the default's files: its own and its preview model's, or a fusion's two members'
+    first_ids = set(default.get("members", {}).values()) | {default["id"], default.get("preview")}
+    first_files = {f"models/{m['file']}" for m in manifest["models"]
+                   if m["id"] in first_ids and "file" in m}
     sizes: dict[str, int] = {}
     for rel, info in assets.items():
         sizes[component_of(rel)] = sizes.get(component_of(rel), 0) + info["bytes"]

@@ -79,7 +79,7 @@ from matte.composite import (
 from matte.decode import DEFAULT_MAX_PIXELS, decode
 from matte.errors import MatteError, ModelError
 from matte.export import encode, mask_png, normalize_format, output_name
-from matte.models import Catalog, ModelSpec, load_catalog
+from matte.models import Catalog, FusionSpec, ModelSpec, load_catalog
 from matte.pipeline import segment
 
 __all__ = ["IMAGE_EXTENSIONS", "expand_inputs", "main", "plan_outputs"]
@@ -310,7 +310,7 @@ def _write(dst: Path, data: bytes, *, force: bool) -> None:
 class Settings:
     """Everything a worker needs, shared read-only by the threads."""
 
-    spec: ModelSpec
+    spec: ModelSpec | FusionSpec  # a fusion runs both of its models (matte.pipeline.segment)
     runner: object
     format: str
     quality: int | None
@@ -608,7 +608,8 @@ def build_parser(catalog: Catalog | None = None) -> argparse.ArgumentParser:
         "-m",
         "--model",
         metavar="ID",
-        help=f"model id or alias (default {default_model}; one of: {models_list})",
+        help=f"model id or alias (default {default_model}; one of: {models_list}); a fusion "
+        "(best) runs both of its models, a model id runs that model alone",
     )
     rm.add_argument(
         "--bg",
@@ -715,6 +716,10 @@ def _cmd_models(args: argparse.Namespace, catalog: Catalog, out: TextIO) -> int:
     from matte.runner import cache_dir, model_path, verify_model_file
 
     rows = [("id", "label", "size", "license", "cache", "aliases")]
+    for f in catalog.fusions:
+        mid = f.id + (" *" if f.id == catalog.default else "")
+        rows.append((mid, f.label, _human_bytes(f.bytes), f.license,
+                     "= " + " + ".join(f.members), ", ".join(f.aliases)))
     for m in catalog.models:
         path = model_path(m)
         if not path.is_file():
@@ -857,7 +862,9 @@ def _cmd_remove(args: argparse.Namespace, catalog: Catalog, err: TextIO) -> int:
         runner = _make_runner(threads)
         t_load = time.perf_counter()
         try:
-            runner.session(spec)  # load (and verify) once, before the threads start
+            members = spec.members if isinstance(spec, FusionSpec) else (spec.id,)
+            for member in members:  # load (and verify) once, before the threads start
+                runner.session(catalog.model(member))
         except ModelError as exc:
             err.write(f"matte: error: {exc}\n")
             return _EXIT_USAGE

@@ -326,7 +326,8 @@ def test_models_command(tmp_path, capsys, monkeypatch):
     assert "4.6 MB" in lines["u2netp"] and U2NETP.label in lines["u2netp"]
     assert "wrong size" in lines["isnet-small"]
     assert "missing" in lines["isnet-medium"] and "AGPL-3.0" in lines["isnet-medium"]
-    assert "isnet-medium *" in out and str(models) in out and "build.py fetch" in out
+    assert "best *" in out and str(models) in out and "build.py fetch" in out
+    assert "= isnet-medium + u2netp" in lines["best"] and "92.7 MB" in lines["best"]
     assert _run("models", "--verify") == 0
     out = capsys.readouterr().out
     assert "corrupt" in next(line for line in out.splitlines() if line.startswith("u2netp"))
