@@ -78,12 +78,17 @@ PIPELINES: dict[str, Pipe] = {
 }
 
 ABLATION: dict[str, Pipe] = {
-    "fused r0": _fused(wide_radius=0),
-    "fused r2": _fused(wide_radius=2),
-    "fused r5": _fused(wide_radius=5),
-    "fused hard": _fused_hard,
+    # the undecided range and the opening radius (the default: 0.05-0.95, radius 5)
+    "fused 0.1-0.9 r3": _fused(low=0.1, high=0.9, wide_radius=3),
+    "fused 0.1-0.9 r5": _fused(low=0.1, high=0.9, wide_radius=5),
     "fused 0.2-0.8": _fused(low=0.2, high=0.8),
-    "fused 0.05-0.95": _fused(low=0.05, high=0.95),
+    "fused 0.02-0.98": _fused(low=0.02, high=0.98),
+    "fused r3": _fused(wide_radius=3),
+    "fused r2": _fused(wide_radius=2),
+    "fused r0 (no opening)": _fused(wide_radius=0),
+    "fused no feather": _fused(feather=0),
+    # u2netp thresholded in the wide regions; the plain bilinear finish
+    "fused hard": _fused_hard,
     "fused no refine": _fused(refine=False),
 }
 

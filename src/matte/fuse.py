@@ -57,10 +57,10 @@ __all__ = ["LOW", "HIGH", "WIDE_RADIUS", "FEATHER", "fuse_units", "fused_alpha",
            "fused_alpha_steps", "wide_undecided"]
 
 #: ISNet values strictly between these are undecided (rule 1).
-LOW = 0.1
-HIGH = 0.9
+LOW = 0.05
+HIGH = 0.95
 #: Opening radius in coarse (u2netp output) pixels: narrower undecided areas are edges (rule 2).
-WIDE_RADIUS = 3.0
+WIDE_RADIUS = 5.0
 #: Box radius (coarse pixels) that feathers the switch to u2netp (rule 3).
 FEATHER = 1
 

@@ -64,8 +64,10 @@ class BridgeRunner:
 
     def __init__(self, bridge: Any) -> None:
         self.bridge = bridge
+        self.runs: dict[str, int] = {}  # model id -> runs started (diagnostics, tests)
 
     async def run(self, spec: ModelSpec, tensor: np.ndarray) -> np.ndarray:
+        self.runs[spec.id] = self.runs.get(spec.id, 0) + 1
         data = js.Float32Array.new(tensor.size)
         data.assign(tensor.reshape(-1))  # copy 1 of 1 into JS memory
         dims = to_js(list(tensor.shape))
@@ -174,6 +176,7 @@ class WebApp:
             "wasm_heap": int(pyodide_js._module.HEAP8.length),
             "session_bytes": int(self.session.nbytes) if self.session else 0,
             "items_bytes": int(kept),
+            "model_runs": _obj(dict(self.runner.runs)),
         })
 
     def add_image(self, data: JsProxy, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Any:
