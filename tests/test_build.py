@@ -61,6 +61,8 @@ def test_missing_pip_is_explained(tmp_path, monkeypatch):
 def test_manifest_models_are_all_pinned():
     manifest = json.loads(build.MANIFEST.read_text())
     for entry in manifest["models"]:
+        if entry.get("kind") == "fusion":  # no file: two of the other entries combined
+            continue
         pkg = build._package_for(entry["source"])
         assert len(pkg.sha256) == 64
 
