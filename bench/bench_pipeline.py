@@ -167,9 +167,13 @@ def _bench_fusion(catalog, image: np.ndarray, alpha: np.ndarray | None, args) ->
     r_unit = PP.output_to_unit(r_out, r_spec)
     wide = fuse.wide_undecided(e_unit, r_unit.shape)
     t_rules = median_ms(lambda: fuse.fuse_units(e_unit, r_unit), args.repeat)
-    t_alone = median_ms(lambda: finish(e_out, e_spec, image), args.repeat)
-    t_fused = median_ms(lambda: fuse.fused_alpha(e_out, r_out, image, edges=e_spec,
-                                                 regions=r_spec), args.repeat)
+    # interleaved, so both see the same machine load (a shared machine drifts between runs)
+    alone, fused = [], []
+    for _ in range(args.repeat):
+        alone.append(median_ms(lambda: finish(e_out, e_spec, image), 1))
+        fused.append(median_ms(lambda: fuse.fused_alpha(e_out, r_out, image, edges=e_spec,
+                                                        regions=r_spec), 1))
+    t_alone, t_fused = statistics.median(alone), statistics.median(fused)
     print(f"\nfusion {fusion.id} ({e_spec.id} + {r_spec.id}); wide undecided: "
           f"{wide.mean() * 100:.1f} % of the coarse grid\n")
     print("| fuse_units | finish() of the edges model alone | fused_alpha() | added |")
