@@ -13,7 +13,8 @@ Design
 ------
 * **One model session, many threads.** The model's onnxruntime session is created once, in the
   main thread, before any work starts (a missing or corrupt model file stops the run there, with
-  exit code 2). ``--jobs`` worker threads then each run the whole chain for one image: read,
+  exit code 2); the default, a fusion (``best``), has one session per member (ISNet and u2netp),
+  both run on every image and :mod:`matte.fuse` combines them. ``--jobs`` worker threads then each run the whole chain for one image: read,
   decode, preprocess, inference, postprocess, refine, composite, encode, write. onnxruntime,
   Pillow and numpy's large loops release the GIL, so one image's decoding or encoding overlaps
   another's inference. Each inference uses ``--threads`` intra-op threads (default: the CPU
