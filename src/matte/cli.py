@@ -14,13 +14,14 @@ Design
 * **One model session, many threads.** The model's onnxruntime session is created once, in the
   main thread, before any work starts (a missing or corrupt model file stops the run there, with
   exit code 2); the default, a fusion (``best``), has one session per member (ISNet and u2netp),
-  both run on every image and :mod:`matte.fuse` combines them. ``--jobs`` worker threads then each run the whole chain for one image: read,
-  decode, preprocess, inference, postprocess, refine, composite, encode, write. onnxruntime,
-  Pillow and numpy's large loops release the GIL, so one image's decoding or encoding overlaps
-  another's inference. Each inference uses ``--threads`` intra-op threads (default: the CPU
-  cores available divided by ``--jobs``, at least 1) so the jobs do not oversubscribe the cores:
-  on 2 cores, ISNet over six 1-3 MP photos ran at 0.70 images/s with 2 jobs x 1 thread against
-  0.42-0.44 with 1 x 2, 1 x 1 and 2 x 2 (``bench/bench_cli.py`` has the full table).
+  both run on every image and :mod:`matte.fuse` combines them. ``--jobs`` worker threads then
+  each run the whole chain for one image: read, decode, preprocess, inference, postprocess,
+  refine, composite, encode, write. onnxruntime, Pillow and numpy's large loops release the GIL,
+  so one image's decoding or encoding overlaps another's inference. Each inference uses
+  ``--threads`` intra-op threads (default: the CPU cores available divided by ``--jobs``, at
+  least 1) so the jobs do not oversubscribe the cores: on 2 cores, ISNet over six 1-3 MP photos
+  ran at 0.70 images/s with 2 jobs x 1 thread against 0.42-0.44 with 1 x 2, 1 x 1 and 2 x 2
+  (``bench/bench_cli.py`` has the full table).
 * **Inputs.** Each argument is a file (always attempted, whatever its extension), a folder (its
   images, by extension; subfolders with ``--recursive``) or a glob pattern, expanded here too for
   shells that do not (``**`` matches subfolders). Files found in folders or by a pattern are

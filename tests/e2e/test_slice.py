@@ -117,6 +117,11 @@ def test_fused_default_equals_cpython(browser, site, artifacts, data_dir, tmp_pa
         drv.open()
         drv.wait_ready()
         assert drv.page.evaluate("window.matteApp.modelId") == CAT.default == "best"
+        picked = drv.page.evaluate("document.querySelector('#model').selectedOptions[0].text")
+        assert picked.startswith("Best (ISNet + U2-Net)") and "93 MB" in picked, picked
+        options = drv.page.evaluate(
+            "[...document.querySelector('#model').options].map((o) => o.value)")
+        assert {"isnet-medium", "u2netp"} <= set(options)  # the single models stay available
         drv.drop_file(png, mime="image/png")
         assert drv.wait_done(timeout=400_000) == "done"
         drv.page.screenshot(path=artifacts / "slice-fused-done.png")
