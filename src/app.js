@@ -127,11 +127,26 @@ window.addEventListener("matte:progress", (e) => {
 async function loadCatalog() {
   const resp = await fetch("./models/models.json");
   if (!resp.ok) throw new Error(`models/models.json: HTTP ${resp.status}`);
-  return resp.json();
+  const catalog = await resp.json();
+  // a fusion (kind "fusion", e.g. "best") has no file: it runs its edges model (ISNet) as its
+  // session and reuses its preview's output (u2netp); size and license are its members'
+  for (const f of catalog.models.filter((m) => m.kind === "fusion")) {
+    const members = Object.values(f.members).map((id) => catalog.models.find((m) => m.id === id));
+    f.bytes = members.reduce((sum, m) => sum + m.bytes, 0);
+    f.license = members.map((m) => m.license).join(" + ");
+    f.license_note = members.map((m) => m.license_note).join(" ");
+  }
+  return catalog;
 }
 
 function modelInfo(id) {
   return state.catalog.models.find((m) => m.id === id);
+}
+
+/** The model file whose session runs a model's final stage: a fusion's edges member. */
+function fileModelId(id) {
+  const info = modelInfo(id);
+  return info && info.kind === "fusion" ? info.members.edges : id;
 }
 
 async function sha256Hex(bytes) {
@@ -201,7 +216,8 @@ function modelFile(id, backend) {
   return info;
 }
 
-function ensureSession(id) {
+function ensureSession(model) {
+  const id = fileModelId(model);
   if (state.sessions.has(id)) return state.sessions.get(id);
   const backend = preferredBackend();
   const info = modelFile(id, backend);
@@ -458,7 +474,7 @@ async function processItem(item) {
         updateChip();
       }
     }
-    if (!bridge.hasSession(modelId)) status("Waiting for the model…");
+    if (!bridge.hasSession(fileModelId(modelId))) status("Waiting for the model…");
     try {
       await session;
     } catch (err) {
@@ -970,7 +986,7 @@ function askWorker(worker) {
 
 async function refreshOffline() {
   const reg = await navigator.serviceWorker.ready; // active: its precache is complete
-  const file = modelInfo(state.modelId).file;
+  const file = modelInfo(fileModelId(state.modelId)).file;
   if (modelStores.has(file)) await modelStores.get(file);
   const s = await askWorker(reg.active);
   state.offline = s;
@@ -1033,7 +1049,7 @@ async function boot() {
   registerOffline(); // offline section: sw.js, once start-up is over
   setState("ready-shell");
   status("Loading the model and Python in the background. You can drop an image now.");
-  Promise.allSettled([pyReady, state.sessions.get(state.modelId)]).then((r) => {
+  Promise.allSettled([pyReady, state.sessions.get(fileModelId(state.modelId))]).then((r) => {
     if (r.every((x) => x.status === "fulfilled")) {
       state.timings.ready = performance.now() - state.t0;
       if (!state.busy) status(`Ready in ${secs(state.timings.ready)}. Your images stay on this device.`);

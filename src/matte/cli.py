@@ -17,13 +17,15 @@ Design
 ------
 * **One model session, many threads.** The model's onnxruntime session is created once, in the
   main thread, before any work starts (a missing or corrupt model file stops the run there, with
-  exit code 2). ``--jobs`` worker threads then each run the whole chain for one image: read,
-  decode, preprocess, inference, postprocess, refine, composite, encode, write. onnxruntime,
-  Pillow and numpy's large loops release the GIL, so one image's decoding or encoding overlaps
-  another's inference. Each inference uses ``--threads`` intra-op threads (default: the CPU
-  cores available divided by ``--jobs``, at least 1) so the jobs do not oversubscribe the cores:
-  on 2 cores, ISNet over six 1-3 MP photos ran at 0.70 images/s with 2 jobs x 1 thread against
-  0.42-0.44 with 1 x 2, 1 x 1 and 2 x 2 (``bench/bench_cli.py`` has the full table).
+  exit code 2); the default, a fusion (``best``), has one session per member (ISNet and u2netp),
+  both run on every image and :mod:`matte.fuse` combines them. ``--jobs`` worker threads then
+  each run the whole chain for one image: read, decode, preprocess, inference, postprocess,
+  refine, composite, encode, write. onnxruntime, Pillow and numpy's large loops release the GIL,
+  so one image's decoding or encoding overlaps another's inference. Each inference uses
+  ``--threads`` intra-op threads (default: the CPU cores available divided by ``--jobs``, at
+  least 1) so the jobs do not oversubscribe the cores: on 2 cores, ISNet over six 1-3 MP photos
+  ran at 0.70 images/s with 2 jobs x 1 thread against 0.42-0.44 with 1 x 2, 1 x 1 and 2 x 2
+  (``bench/bench_cli.py`` has the full table).
 * **Inputs.** Each argument is a file (always attempted, whatever its extension), a folder (its
   images, by extension; subfolders with ``--recursive``) or a glob pattern, expanded here too for
   shells that do not (``**`` matches subfolders). Files found in folders or by a pattern are
@@ -83,7 +85,7 @@ from matte.composite import (
 from matte.decode import DEFAULT_MAX_PIXELS, decode
 from matte.errors import MatteError, ModelError
 from matte.export import encode, mask_png, normalize_format, output_name
-from matte.models import Catalog, ModelSpec, load_catalog
+from matte.models import Catalog, FusionSpec, ModelSpec, load_catalog
 from matte.pipeline import segment
 
 __all__ = ["IMAGE_EXTENSIONS", "expand_inputs", "main", "plan_outputs"]
@@ -314,7 +316,7 @@ def _write(dst: Path, data: bytes, *, force: bool) -> None:
 class Settings:
     """Everything a worker needs, shared read-only by the threads."""
 
-    spec: ModelSpec
+    spec: ModelSpec | FusionSpec  # a fusion runs both of its models (matte.pipeline.segment)
     runner: object
     format: str
     quality: int | None
@@ -370,6 +372,11 @@ def render(rgb: np.ndarray, alpha: np.ndarray, icc: bytes | None, s: Settings) -
     )
 
 
+def model_specs(spec: ModelSpec | FusionSpec) -> tuple[ModelSpec, ...]:
+    """The models a run needs: a fusion's two members, or the one model."""
+    return (spec.regions, spec.edges) if isinstance(spec, FusionSpec) else (spec,)
+
+
 def load_models(s: Settings) -> None:
     """Create the onnxruntime session(s) ``s`` needs, once, before any image runs.
 
@@ -381,7 +388,8 @@ def load_models(s: Settings) -> None:
     ModelError
         If a model file is missing, corrupt or cannot be loaded.
     """
-    s.runner.session(s.spec)  # type: ignore[attr-defined]
+    for spec in model_specs(s.spec):  # a fusion: one session per member model
+        s.runner.session(spec)  # type: ignore[attr-defined]
 
 
 def remove_background(data: bytes, s: Settings) -> tuple[bytes, list[str]]:
@@ -677,7 +685,8 @@ def build_parser(catalog: Catalog | None = None) -> argparse.ArgumentParser:
         "-m",
         "--model",
         metavar="ID",
-        help=f"model id or alias (default {default_model}; one of: {models_list})",
+        help=f"model id or alias (default {default_model}; one of: {models_list}); a fusion "
+        "(best) runs both of its models, a model id runs that model alone",
     )
     rm.add_argument(
         "--bg",
@@ -806,6 +815,10 @@ def _cmd_models(args: argparse.Namespace, catalog: Catalog, out: TextIO) -> int:
     from matte.runner import cache_dir, model_path, verify_model_file
 
     rows = [("id", "label", "size", "license", "cache", "aliases")]
+    for f in catalog.fusions:
+        mid = f.id + (" *" if f.id == catalog.default else "")
+        rows.append((mid, f.label, _human_bytes(f.bytes), f.license,
+                     "= " + " + ".join(f.members), ", ".join(f.aliases)))
     for m in catalog.models:
         path = model_path(m)
         if not path.is_file():

@@ -545,7 +545,8 @@ def _execute(
         from matte.runner import model_path, verify_model_file
 
         try:  # a local instance shares this machine's model cache: fail early and clearly
-            verify_model_file(model_path(settings.spec), settings.spec)
+            for spec in cli.model_specs(settings.spec):
+                verify_model_file(model_path(spec), spec)
         except ModelError as exc:
             err.write(f"matte: error: {exc}\n")
             return cli._EXIT_USAGE

@@ -4,6 +4,11 @@ The committed manifest ``models/models.json`` describes every model matte can ru
 bytes come from, their size and sha256, its license, and its input/output contract. This module
 turns one manifest entry into a frozen :class:`ModelSpec` and resolves ids and aliases. It knows
 nothing about how inference runs (see :mod:`matte.runner` and the browser bridge).
+
+An entry with ``"kind": "fusion"`` is no model file but a pipeline of two models whose outputs
+:mod:`matte.fuse` combines (``"members": {"edges": ..., "regions": ...}``): a
+:class:`FusionSpec`. :meth:`Catalog.get` resolves both kinds; :attr:`Catalog.models` lists the
+model files only, :attr:`Catalog.fusions` the fusions.
 """
 
 from __future__ import annotations
@@ -139,29 +144,133 @@ class ModelSpec:
         )
 
 
+#: Roles of a fusion's two members (see :mod:`matte.fuse`).
+FUSION_ROLES = ("edges", "regions")
+
+
 @dataclass(frozen=True)
-class Catalog:
-    """All models of a manifest, with the default and alias resolution."""
+class FusionSpec:
+    """A pipeline of two models whose outputs :func:`matte.fuse.fuse_units` combines.
 
-    models: tuple[ModelSpec, ...]
-    default: str
+    Attributes
+    ----------
+    id, label, summary : str
+        As for :class:`ModelSpec`.
+    edges : ModelSpec
+        The model whose output is kept where it is decided and at edges (ISNet).
+    regions : ModelSpec
+        The model that decides wide regions the edges model leaves undecided (u2netp).
+    preview : str or None
+        Id of the regions model (its output, shown first as the preview, is reused by the
+        fusion, so the page runs no extra model) or None.
+    aliases : tuple of str
+    """
 
-    def ids(self) -> list[str]:
-        return [m.id for m in self.models]
+    id: str
+    label: str
+    edges: ModelSpec
+    regions: ModelSpec
+    summary: str = ""
+    aliases: tuple[str, ...] = ()
+    preview: str | None = None
+    kind: str = "fusion"
 
-    def get(self, name: str | None = None) -> ModelSpec:
-        """The model called ``name`` (id or alias, case-insensitive); the default for None.
+    @property
+    def members(self) -> tuple[str, str]:
+        """Ids of ``(edges, regions)``."""
+        return (self.edges.id, self.regions.id)
+
+    @property
+    def bytes(self) -> int:
+        """Download size of both members."""
+        return self.edges.bytes + self.regions.bytes
+
+    @property
+    def license(self) -> str:
+        return f"{self.edges.license} + {self.regions.license}"
+
+    @classmethod
+    def from_dict(cls, entry: Mapping[str, Any], models: Mapping[str, ModelSpec]) -> FusionSpec:
+        """Build a fusion from one manifest entry (``"kind": "fusion"``), checking its fields.
+
+        Parameters
+        ----------
+        entry : mapping
+            The manifest entry.
+        models : mapping of str to ModelSpec
+            The manifest's model files by id (the members must be two of them).
 
         Raises
         ------
         ModelError
-            If no model has that id or alias; the message lists the known ids.
+            If a field is missing or wrong; the message names the entry and the field.
+        """
+        mid = entry.get("id", "?")
+        for key in ("id", "label"):
+            if not isinstance(entry.get(key), str):
+                raise ModelError(f"models manifest: fusion {mid!r} field {key!r} must be a string")
+        members = entry.get("members")
+        if not isinstance(members, Mapping) or set(members) != set(FUSION_ROLES):
+            raise ModelError(f"models manifest: fusion {mid!r} field 'members' must map "
+                             f"{' and '.join(FUSION_ROLES)} to model ids")
+        for role in FUSION_ROLES:
+            if members[role] not in models:
+                raise ModelError(f"models manifest: fusion {mid!r} {role} member "
+                                 f"{members[role]!r} must be the id of a model file")
+        if members["edges"] == members["regions"]:
+            raise ModelError(f"models manifest: fusion {mid!r} needs two different members")
+        preview = entry.get("preview")
+        if preview is not None and preview != members["regions"]:
+            raise ModelError(f"models manifest: fusion {mid!r} preview must be its regions "
+                             f"model {members['regions']!r} (its output is reused) or null")
+        return cls(id=entry["id"], label=entry["label"], edges=models[members["edges"]],
+                   regions=models[members["regions"]], summary=entry.get("summary", ""),
+                   aliases=tuple(entry.get("aliases", ())), preview=preview)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """All models of a manifest, with the default and alias resolution.
+
+    ``models`` are the model files, ``fusions`` the two-model pipelines (:class:`FusionSpec`).
+    """
+
+    models: tuple[ModelSpec, ...]
+    default: str
+    fusions: tuple[FusionSpec, ...] = ()
+
+    def ids(self) -> list[str]:
+        """Ids of the fusions, then of the models."""
+        return [f.id for f in self.fusions] + [m.id for m in self.models]
+
+    def get(self, name: str | None = None) -> ModelSpec | FusionSpec:
+        """The model or fusion called ``name`` (id or alias, case-insensitive); the default
+        for None.
+
+        Raises
+        ------
+        ModelError
+            If nothing has that id or alias; the message lists the known ids.
         """
         key = (name or self.default).strip().lower()
-        for m in self.models:
+        for m in (*self.fusions, *self.models):
             if key == m.id or key in (a.lower() for a in m.aliases):
                 return m
         raise ModelError(f"unknown model {name!r}; choose one of: {', '.join(self.ids())}")
+
+    def model(self, name: str | None = None) -> ModelSpec:
+        """:meth:`get` for a single model file (a fusion's members, a preview).
+
+        Raises
+        ------
+        ModelError
+            If ``name`` is unknown or names a fusion.
+        """
+        spec = self.get(name)
+        if not isinstance(spec, ModelSpec):
+            raise ModelError(f"{spec.id!r} is a fusion of {' and '.join(spec.members)}, "
+                             "not a single model")
+        return spec
 
 
 def parse_manifest(data: Mapping[str, Any]) -> Catalog:
@@ -169,16 +278,23 @@ def parse_manifest(data: Mapping[str, Any]) -> Catalog:
     entries = data.get("models")
     if not isinstance(entries, Sequence) or not entries:
         raise ModelError("models manifest: 'models' must be a non-empty list")
-    models = tuple(ModelSpec.from_dict(e) for e in entries)
-    ids = [m.id for m in models]
+    if not all(isinstance(e, Mapping) for e in entries):
+        raise ModelError("models manifest: every entry of 'models' must be an object")
+    models = tuple(ModelSpec.from_dict(e) for e in entries if e.get("kind") != "fusion")
+    if not models:
+        raise ModelError("models manifest: 'models' has no model file, only fusions")
+    by_id = {m.id: m for m in models}
+    fusions = tuple(FusionSpec.from_dict(e, by_id) for e in entries if e.get("kind") == "fusion")
+    ids = [m.id for m in (*fusions, *models)]
     if len(set(ids)) != len(ids):
         raise ModelError(f"models manifest: duplicate model ids in {ids}")
-    default = data.get("default", ids[0])
-    catalog = Catalog(models=models, default=default)
+    default = data.get("default", models[0].id)
+    catalog = Catalog(models=models, default=default, fusions=fusions)
     catalog.get(default)  # the default must exist
+    files = set(by_id)
     for m in models:
         if m.preview is not None:
-            if m.preview not in ids or m.preview == m.id:
+            if m.preview not in files or m.preview == m.id:
                 raise ModelError(f"models manifest: model {m.id!r} preview {m.preview!r} must be "
                                  "the id of another model")
             if catalog.get(m.preview).preview is not None:

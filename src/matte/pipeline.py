@@ -13,13 +13,18 @@ The default :func:`finish` (measured on the public eval kit with ``bench/eval_mo
 
 ``finish(..., refine=False)`` is the plain reference path (:func:`matte.postprocess.to_alpha`:
 bilinear upsampling, no refinement).
+
+:func:`segment` also takes a :class:`~matte.models.FusionSpec` (the default, ``best``): it
+runs both members and combines their outputs with :func:`matte.fuse.fused_alpha` (whose
+finish is the same as above, on the fused map).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from matte.models import ModelSpec
+from matte.fuse import fused_alpha
+from matte.models import FusionSpec, ModelSpec
 from matte.postprocess import refined_alpha_steps, to_alpha
 from matte.preprocess import to_tensor
 from matte.runner import Runner
@@ -65,13 +70,15 @@ def finish_steps(
     return (yield from refined_alpha_steps(output, spec, image))
 
 
-def segment(rgb: np.ndarray, spec: ModelSpec, runner: Runner) -> np.ndarray:
+def segment(rgb: np.ndarray, spec: ModelSpec | FusionSpec, runner: Runner) -> np.ndarray:
     """Predict the foreground alpha of an image.
 
     Parameters
     ----------
     rgb : ndarray of shape (H, W, 3), dtype uint8
-    spec : ModelSpec
+    spec : ModelSpec or FusionSpec
+        One model, or a fusion: both of its models run (regions model first) and
+        :func:`matte.fuse.fused_alpha` combines them.
     runner : Runner
 
     Returns
@@ -79,6 +86,10 @@ def segment(rgb: np.ndarray, spec: ModelSpec, runner: Runner) -> np.ndarray:
     alpha : ndarray of shape (H, W), dtype uint8
         255 where the subject is, 0 for background, soft in between.
     """
+    if isinstance(spec, FusionSpec):
+        regions = runner.run(spec.regions, prepare(rgb, spec.regions))
+        edges = runner.run(spec.edges, prepare(rgb, spec.edges))
+        return fused_alpha(edges, regions, rgb, edges=spec.edges, regions=spec.regions)
     tensor = prepare(rgb, spec)
     output = runner.run(spec, tensor)
     return finish(output, spec, rgb)

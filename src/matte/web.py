@@ -39,8 +39,9 @@ from pyodide.ffi import JsProxy, create_proxy, to_js  # noqa: E402
 
 from matte.decode import DEFAULT_MAX_PIXELS, Decoded, decode  # noqa: E402
 from matte.errors import MatteError  # noqa: E402
+from matte.fuse import fused_alpha_steps  # noqa: E402
 from matte.geometry import Rect  # noqa: E402
-from matte.models import Catalog, ModelSpec, parse_manifest  # noqa: E402
+from matte.models import Catalog, FusionSpec, ModelSpec, parse_manifest  # noqa: E402
 from matte.oplog import restore_edits, saved_ops  # noqa: E402
 from matte.pipeline import finish_steps, prepare  # noqa: E402
 from matte.session import EditSession, Settings  # noqa: E402
@@ -63,8 +64,10 @@ class BridgeRunner:
 
     def __init__(self, bridge: Any) -> None:
         self.bridge = bridge
+        self.runs: dict[str, int] = {}  # model id -> runs started (diagnostics, tests)
 
     async def run(self, spec: ModelSpec, tensor: np.ndarray) -> np.ndarray:
+        self.runs[spec.id] = self.runs.get(spec.id, 0) + 1
         data = js.Float32Array.new(tensor.size)
         data.assign(tensor.reshape(-1))  # copy 1 of 1 into JS memory
         dims = to_js(list(tensor.shape))
@@ -87,6 +90,9 @@ class Item:
     edited: np.ndarray | None = None  # the mask as last edited (when not active)
     ops: Any = None  # the edits as operations (EditSession.ops), when not active
     preview: bool = False  # alpha is the quick preview; the full-quality run is pending
+    # raw output of the preview model (u2netp, 320x320 float32, 400 KB), kept until the final
+    # stage of a fusion reuses it: (model id, output)
+    preview_raw: tuple[str, np.ndarray] | None = None
 
 
 class WebApp:
@@ -170,6 +176,7 @@ class WebApp:
             "wasm_heap": int(pyodide_js._module.HEAP8.length),
             "session_bytes": int(self.session.nbytes) if self.session else 0,
             "items_bytes": int(kept),
+            "model_runs": _obj(dict(self.runner.runs)),
         })
 
     def add_image(self, data: JsProxy, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Any:
@@ -195,20 +202,27 @@ class WebApp:
         ``stage="preview"`` runs the model's preview model instead (u2netp for ISNet: about an
         eighth of the work) with the plain upsampling, so a first mask shows fast; it returns
         ``{skipped: true}`` for a model without a preview. ``stage="final"`` runs the full
-        model and the full post-processing; when the item already has a (preview) mask with
-        edits, the edits are re-applied on the new mask (:meth:`EditSession.rebase`), now or,
-        if a stroke or refine preview is in progress, as soon as it ends.
+        model and the full post-processing; for a fusion (``best``) that is the edges model
+        (ISNet) and :func:`matte.fuse.fused_alpha_steps` with the regions model's output the
+        preview kept on the item (no second u2netp run; ``fused: false`` in the result when
+        that model could not run at all and ISNet's mask stands alone). When the item already
+        has a (preview) mask with edits, the edits are re-applied on the new mask
+        (:meth:`EditSession.rebase`), now or, if a stroke or refine preview is in progress, as
+        soon as it ends.
         """
         item = self.items.get(int(item_id))
         if item is None:
             return _obj({"error": "That image is no longer open."})
         preview = str(stage) == "preview"
+        fusion: FusionSpec | None = None
         try:
             spec = self.catalog.get(model_id)
             if preview:
                 if spec.preview is None:
                     return _obj({"skipped": True})
-                spec = self.catalog.get(spec.preview)
+                spec = self.catalog.model(spec.preview)
+            elif isinstance(spec, FusionSpec):
+                fusion, spec = spec, spec.edges
             image = self._decoded(item)
         except MatteError as exc:
             return _obj({"error": str(exc)})
@@ -221,17 +235,30 @@ class WebApp:
         t = time.perf_counter()
         try:
             output = await self.runner.run(spec, tensor)
+            regions = None
+            if fusion is not None:
+                regions = await self._regions_output(item, fusion, image.rgb)
         except Exception as exc:  # a JS error from the bridge: keep the image, report it
             return _obj({"error": f"Inference failed: {getattr(exc, 'message', exc)}"})
         times["inference"] = (time.perf_counter() - t) * 1e3
         if self.items.get(item.id) is not item:
             return _obj({"error": "That image is no longer open."})
+        if preview:  # a fusion's final stage reuses it instead of running the model again
+            item.preview_raw = (spec.id, output)
         self._progress("compute:postprocess", str(stage))
         t = time.perf_counter()
         image = self._decoded(item)  # the user may have switched images during inference
         # in steps, yielding to the page every ~40 ms: a 12 MP refinement is no single long
         # task, so the user can keep painting (on the preview) meanwhile
-        alpha = await _cooperatively(finish_steps(output, spec, image.rgb, refine=not preview))
+        if fusion is not None and regions is None:
+            fusion = None  # the regions model could not run: the edges model alone
+        if fusion is not None:
+            steps = fused_alpha_steps(output, regions, image.rgb, edges=fusion.edges,
+                                      regions=fusion.regions)
+            item.preview_raw = None  # used: 400 KB less per item of a batch
+        else:
+            steps = finish_steps(output, spec, image.rgb, refine=not preview)
+        alpha = await _cooperatively(steps)
         if image.alpha is not None:  # a transparent source stays transparent where it was
             np.minimum(alpha, image.alpha, out=alpha)
         had_mask = item.alpha is not None
@@ -248,8 +275,20 @@ class WebApp:
         times["postprocess"] = (time.perf_counter() - t) * 1e3
         s = self.session if self.active is item else None
         return _obj({"times": _obj(times), "preview": preview, "rebased": rebased,
+                     "fused": fusion is not None,
                      "pending": self._pending is not None,
                      "can_undo": bool(s and s.can_undo), "can_redo": bool(s and s.can_redo)})
+
+    async def _regions_output(self, item: Item, fusion: FusionSpec, rgb: np.ndarray) -> Any:
+        """The fusion's regions model output for ``item``: the preview's, kept on the item
+        (the page runs u2netp once per image), else one run of it now (no preview ran, e.g.
+        its session failed to load)."""
+        if item.preview_raw is not None and item.preview_raw[0] == fusion.regions.id:
+            return item.preview_raw[1]
+        try:
+            return await self.runner.run(fusion.regions, prepare(rgb, fusion.regions))
+        except Exception:  # no session for it either: the edges model's mask alone
+            return None
 
     def _apply_pending(self) -> bool:
         """Put a waiting full-quality mask under the active session's edits, unless a stroke

@@ -132,7 +132,8 @@ def astronaut_png(tmp_path_factory, data_dir) -> Path:
 class Host:
     """The example host page in a fresh context, with every request and message recorded."""
 
-    def __init__(self, browser, host: _Running, app: _Running) -> None:
+    def __init__(self, browser, host: _Running, app: _Running,
+                 query: str = "?model=u2netp") -> None:
         self.context = browser.new_context(viewport={"width": 1360, "height": 940})
         self.context.add_init_script(RECORD_MESSAGES)
         self.page = self.context.new_page()
@@ -151,7 +152,7 @@ class Host:
         self.page.on("request", on_request)
         self.page.on("console", lambda m: self.console.append((m.type, m.text)))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        app_url = f"{app.origin}/?model=u2netp"
+        app_url = f"{app.origin}/{query}"
         self.page.goto(f"{host.origin}/embed.html?app={quote(app_url, safe='')}")
 
     def app_frame(self):
@@ -293,6 +294,34 @@ def test_round_trip_from_another_origin(browser, hosts, app_served, astronaut_pn
         assert {u.split("/")[2] for _, u, _, _ in host.requests if "://" in u} == {
             hosts["allowed"].origin[7:], app_served.origin[7:]}
         assert host.errors == []
+    finally:
+        host.close()
+
+
+def test_default_fusion_through_the_embed_api(browser, hosts, app_served, data_dir, tmp_path):
+    """An iframe without ?model runs the default (ISNet fused with u2netp): the returned
+    cut-out's alpha equals CPython's fused mask within 1/255 on average."""
+    pytest.importorskip("onnxruntime")
+    from matte.models import load_catalog
+    from matte.pipeline import segment
+    from matte.runner import OnnxRunner
+
+    png = tmp_path / "chelsea.png"
+    Image.open(data_dir / "chelsea.jpg").convert("RGB").save(png)
+    rgb = np.asarray(Image.open(png))
+    want = segment(rgb, load_catalog().get("best"), OnnxRunner()).astype(int)
+    host = Host(browser, hosts["allowed"], app_served, query="")
+    try:
+        host.page.wait_for_selector('body[data-state="ready"]', state="attached",
+                                    timeout=120_000)
+        assert host.app_frame().evaluate("window.matteApp.modelId") == "best"
+        host.page.set_input_files("#file", str(png))
+        host.page.click("#send")
+        host.wait_results(1, timeout=400_000)
+        data, _ = host.result()
+        alpha = np.asarray(Image.open(io.BytesIO(data)))[:, :, 3].astype(int)
+        diff = np.abs(alpha - want)
+        assert diff.mean() < 1.0 and (diff > 8).mean() < 0.002, (diff.mean(), diff.max())
     finally:
         host.close()
 

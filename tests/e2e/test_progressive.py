@@ -1,8 +1,8 @@
 """Tier 3: the progressive result (issue 7) with the default model, driven like a person would.
 
-ISNet shows u2netp's mask first, then its own; a stroke made on the preview carries over to the
-final mask; images dropped while one is being processed get their preview before the older
-image's pending full-quality run.
+The default (best: ISNet fused with u2netp) shows u2netp's mask first, then the fused one; a
+stroke made on the preview carries over to the final mask; images dropped while one is being
+processed get their preview before the older image's pending full-quality run.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ LISTEN = """() => { window.__events = [];
 @pytest.fixture(scope="module")
 def drv(browser, site):
     d = PageDriver(browser, site.origin)
-    d.open()  # the default model: ISNet, previewed with u2netp
+    d.open()  # the default: ISNet fused with u2netp, previewed with u2netp
     d.wait_ready()
     d.page.evaluate(LISTEN)
     yield d
@@ -38,13 +38,14 @@ def drv(browser, site):
 
 @pytest.fixture(scope="module")
 def final_alpha(astronaut):
-    """ISNet's mask of the astronaut computed under CPython (the pipeline the page runs)."""
+    """The default's (fused) mask of the astronaut under CPython (the pipeline the page runs)."""
     pytest.importorskip("onnxruntime")
     from matte.models import load_catalog
     from matte.pipeline import segment
     from matte.runner import OnnxRunner
 
-    return segment(astronaut, load_catalog().get("isnet-medium"), OnnxRunner()).astype(int)
+    cat = load_catalog()
+    return segment(astronaut, cat.get(cat.default), OnnxRunner()).astype(int)
 
 
 def mask_now(drv) -> np.ndarray:
@@ -93,7 +94,7 @@ def test_preview_first_then_final_with_a_stroke_carried_over(drv, tmp_path, astr
     drv.page.screenshot(path=str(artifacts / "progressive-final.png"))
     final = mask_now(drv)
 
-    # the preview was another model's mask; the final is ISNet's (as under CPython) ...
+    # the preview was u2netp's mask; the final is the fused one (as under CPython) ...
     assert np.abs(preview - final_alpha).mean() > 1.0
     rows, cols = np.mgrid[: final.shape[0], : final.shape[1]]
     dist = np.where(cols < 100, np.hypot(rows - 300, cols - 100),

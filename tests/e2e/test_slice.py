@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 
@@ -84,7 +85,8 @@ def test_fast_model_drop_and_download(browser, site, artifacts, astronaut_png, r
 
 
 def test_default_model_isolated(browser, isolated_site, artifacts, astronaut_png, runner):
-    """The default model (ISNet) end to end, with COOP/COEP so onnxruntime-web uses threads."""
+    """The default (ISNet fused with u2netp) end to end, with COOP/COEP so onnxruntime-web
+    uses threads."""
     drv = PageDriver(browser, isolated_site.origin)
     try:
         drv.open()
@@ -96,6 +98,46 @@ def test_default_model_isolated(browser, isolated_site, artifacts, astronaut_png
         drv.page.screenshot(path=artifacts / "slice-default-done.png")
         _check_result(drv, artifacts, astronaut_png, runner, CAT.default, "slice-default")
         assert drv.foreign_requests() == []
+    finally:
+        drv.close()
+
+
+def test_fused_default_equals_cpython(browser, site, artifacts, data_dir, tmp_path, runner):
+    """The default (best: ISNet fused with u2netp) on a photo the fusion changes: the page's
+    mask equals CPython's within 1/255 on average, and the page ran each model once (the final
+    stage reuses the preview's u2netp output)."""
+    png = tmp_path / "chelsea.png"  # a PNG: the same pixels under both Pillows
+    Image.open(data_dir / "chelsea.jpg").convert("RGB").save(png)
+    rgb = np.asarray(Image.open(png))
+    want = segment(rgb, CAT.get("best"), runner).astype(int)
+    alone = segment(rgb, CAT.get("isnet-medium"), runner).astype(int)
+    assert np.abs(want - alone).mean() > 5  # ISNet leaves a wide part undecided here
+    drv = PageDriver(browser, site.origin)
+    try:
+        drv.open()
+        drv.wait_ready()
+        assert drv.page.evaluate("window.matteApp.modelId") == CAT.default == "best"
+        picked = drv.page.evaluate("document.querySelector('#model').selectedOptions[0].text")
+        assert picked.startswith("Best (ISNet + U2-Net)") and "93 MB" in picked, picked
+        options = drv.page.evaluate(
+            "[...document.querySelector('#model').options].map((o) => o.value)")
+        assert {"isnet-medium", "u2netp"} <= set(options)  # the single models stay available
+        drv.drop_file(png, mime="image/png")
+        assert drv.wait_done(timeout=400_000) == "done"
+        drv.page.screenshot(path=artifacts / "slice-fused-done.png")
+        b64 = drv.page.evaluate(
+            "() => { const o = window.mattePy.export_image('png', 90, true);"
+            " let s = ''; for (const b of o.bytes) s += String.fromCharCode(b); return btoa(s); }")
+        got = np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))).convert("L")).astype(int)
+        diff = np.abs(got - want)
+        report = {"mean_abs_diff": float(diff.mean()), "max_abs_diff": int(diff.max()),
+                  "vs_isnet_alone": float(np.abs(got - alone).mean())}
+        (artifacts / "slice-fused-report.json").write_text(json.dumps(report, indent=1))
+        assert diff.mean() < 1.0, report
+        assert (diff > 8).mean() < 0.002, report
+        runs = drv.page.evaluate("window.mattePy.status().model_runs")
+        assert runs == {"u2netp": 1, "isnet-medium": 1}, runs
+        assert drv.errors == []
     finally:
         drv.close()
 

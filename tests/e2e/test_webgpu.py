@@ -235,7 +235,7 @@ def test_app_uses_webgpu_and_the_fp32_variant_for_isnet(gpu, gpu_site, artifacts
         # The preview model is refused: its session would run a warm-up on WebGPU (u2netp at
         # 320x320 takes about 2 minutes on SwiftShader); without it the app just has no preview.
         drv.page.route("**/models/u2netp.onnx", lambda route: route.abort())
-        drv.open()  # the default model: ISNet
+        drv.open("?model=isnet-medium")  # ISNet alone (the default fusion runs it the same way)
         drv.page.wait_for_function("window.matteApp.caps !== null", timeout=60_000)
         caps = drv.page.evaluate("window.matteApp.caps")
         assert caps["webgpu"] is True and caps["shaderF16"] == adapter["shaderF16"], caps

@@ -326,7 +326,8 @@ def test_models_command(tmp_path, capsys, monkeypatch):
     assert "4.6 MB" in lines["u2netp"] and U2NETP.label in lines["u2netp"]
     assert "wrong size" in lines["isnet-small"]
     assert "missing" in lines["isnet-medium"] and "AGPL-3.0" in lines["isnet-medium"]
-    assert "isnet-medium *" in out and str(models) in out and "build.py fetch" in out
+    assert "best *" in out and str(models) in out and "build.py fetch" in out
+    assert "= isnet-medium + u2netp" in lines["best"] and "92.7 MB" in lines["best"]
     assert _run("models", "--verify") == 0
     out = capsys.readouterr().out
     assert "corrupt" in next(line for line in out.splitlines() if line.startswith("u2netp"))
@@ -600,3 +601,20 @@ def test_unwritable_output_is_a_per_file_error(tmp_path, capsys, cli_runner, mon
     dst = tmp_path / "cat-matte.png"
     assert f"error: {src}: cannot write {dst}: Permission denied" in err
     assert "Traceback" not in err and not dst.exists()
+
+
+@pytest.mark.model
+@needs_u2netp
+@pytest.mark.skipif(not model_path(CAT.model("isnet-medium")).is_file(),
+                    reason="isnet-medium.onnx is not in the model cache")
+def test_default_runs_the_fusion(tmp_path, cli_runner):
+    """No --model: the default fusion (ISNet + u2netp); --model picks one model alone."""
+    src = _photo(tmp_path, source="chelsea.jpg")  # ISNet leaves a wide part of it grey
+    assert _run("remove", src, "--mask-only") == 0
+    got = np.asarray(_open(tmp_path / "photo-mask.png")).astype(int)
+    rgb = decode(src.read_bytes()).rgb
+    np.testing.assert_array_equal(got, segment(rgb, CAT.get("best"), cli_runner))
+    assert _run("remove", src, "--mask-only", "--model", "isnet-medium", "--force") == 0
+    alone = np.asarray(_open(tmp_path / "photo-mask.png")).astype(int)
+    np.testing.assert_array_equal(alone, segment(rgb, CAT.get("isnet-medium"), cli_runner))
+    assert np.abs(got - alone).mean() > 5

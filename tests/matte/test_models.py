@@ -87,3 +87,56 @@ def test_preview_of_a_preview_is_refused():
         parse_manifest(data)
     ok = parse_manifest({"models": [_entry(id="a", preview="b"), _entry(id="b")]})
     assert ok.get("a").preview == "b" and ok.get("b").preview is None
+
+
+# --------------------------------------------------------------------------------------------
+# fusions (kind "fusion": two models combined by matte.fuse)
+
+
+def _fusion(**over):
+    e = {"id": "both", "label": "Both", "kind": "fusion",
+         "members": {"edges": "a", "regions": "b"}, "preview": "b"}
+    e.update(over)
+    return e
+
+
+def test_committed_default_is_the_fusion():
+    cat = load_catalog()
+    best = cat.get(None)
+    assert best.kind == "fusion" and best.id == "best" == cat.default
+    assert best.members == ("isnet-medium", "u2netp") and best.preview == "u2netp"
+    assert best.bytes == cat.get("isnet-medium").bytes + cat.get("u2netp").bytes
+    assert cat.get("FUSED") is best and "best" in cat.ids()
+    assert all(m.kind != "fusion" for m in cat.models)  # model files only
+    with pytest.raises(ModelError, match="fusion"):
+        cat.model("best")
+    assert cat.model("fast").id == "u2netp"
+
+
+def test_fusion_parses():
+    cat = parse_manifest({"models": [_fusion(), _entry(id="a"), _entry(id="b")],
+                          "default": "both"})
+    f = cat.get(None)
+    assert f.edges is cat.get("a") and f.regions is cat.get("b")
+    assert cat.ids() == ["both", "a", "b"]
+
+
+@pytest.mark.parametrize(
+    "over, msg",
+    [
+        ({"members": {"edges": "a"}}, "members"),
+        ({"members": ["a", "b"]}, "members"),
+        ({"members": {"edges": "a", "regions": "zzz"}}, "regions member 'zzz'"),
+        ({"members": {"edges": "a", "regions": "a"}, "preview": "a"}, "two different"),
+        ({"preview": "a"}, "preview must be its regions model"),
+        ({"label": 3}, "'label'"),
+    ],
+)
+def test_bad_fusions_name_the_field(over, msg):
+    with pytest.raises(ModelError, match=msg):
+        parse_manifest({"models": [_fusion(**over), _entry(id="a"), _entry(id="b")]})
+
+
+def test_a_manifest_of_fusions_only_is_refused():
+    with pytest.raises(ModelError, match="no model file"):
+        parse_manifest({"models": [_fusion()]})

@@ -52,3 +52,55 @@ def test_steps_equal_segment(runner, astronaut, masks):
 def test_model_files_verified():
     for m in CAT.models:
         verify_model_file(model_path(m), m)
+
+
+# --------------------------------------------------------------------------------------------
+# the default fusion (best = ISNet medium + u2netp, matte.fuse) with the real models
+
+
+def test_default_is_the_fusion():
+    best = CAT.get(None)
+    assert best.kind == "fusion" and best.members == ("isnet-medium", "u2netp")
+
+
+def test_fused_astronaut(runner, astronaut, masks):
+    fused = segment(astronaut, CAT.get("best"), runner)
+    assert fused.shape == (512, 512) and fused.dtype == np.uint8
+    assert fused[40:110, 170:280].mean() > 230 and fused[300:480, 60:300].mean() > 230
+    assert fused[0:100, 400:512].mean() < 15
+    fg, isnet = fused >= 128, masks["isnet-medium"] >= 128
+    assert (fg & isnet).sum() / (fg | isnet).sum() > 0.97  # ISNet decides this photo itself
+
+
+@pytest.fixture(scope="module")
+def chelsea(data_dir):
+    from PIL import Image
+
+    return np.asarray(Image.open(data_dir / "chelsea.jpg").convert("RGB"))
+
+
+def test_fusion_changes_only_isnets_wide_undecided_regions(runner, chelsea):
+    """On the cat ISNet leaves wide parts grey; the fusion changes them and nothing far from
+    them (equal to ISNet's own default there, up to one level where the guided filter's
+    crops, laid out over the whole edge band, fall differently)."""
+    from PIL import Image
+
+    from matte.fuse import FEATHER, fused_alpha, wide_undecided
+    from matte.postprocess import output_to_unit
+    from matte.refine import grow
+
+    best = CAT.get("best")
+    e_out = runner.run(best.edges, prepare(chelsea, best.edges))
+    r_out = runner.run(best.regions, prepare(chelsea, best.regions))
+    fused = fused_alpha(e_out, r_out, chelsea, edges=best.edges, regions=best.regions)
+    np.testing.assert_array_equal(fused, segment(chelsea, best, runner))
+    alone = finish(e_out, best.edges, chelsea).astype(int)
+    wide = wide_undecided(output_to_unit(e_out, best.edges), (320, 320))
+    assert 0.02 < wide.mean() < 0.5
+    # reach of the blend (feather + bilinear) and of the finish (bicubic, guided filter)
+    near = grow(wide.astype(np.uint8) * 255, radius=FEATHER + 5)
+    h, w = chelsea.shape[:2]
+    near = np.asarray(Image.fromarray(near).resize((w, h), Image.Resampling.NEAREST)) > 0
+    diff = np.abs(fused.astype(int) - alone)
+    assert diff[~near].max() <= 1 and (diff[~near] > 0).mean() < 1e-3
+    assert diff[near].mean() > 10  # and it does change the grey parts
