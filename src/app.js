@@ -39,8 +39,11 @@ function status(text) {
   $("status-line").textContent = text;
 }
 
+// Messages are toasts in a fixed layer (.toasts): they never move the editor. A notice fades
+// out by itself (longer when it offers an action); an error stays until it is dismissed.
 function showError(message) {
   $("error-text").textContent = message;
+  $("error").classList.remove("fading");
   $("error").hidden = false;
   document.body.dataset.error = message;
 }
@@ -51,10 +54,68 @@ function clearError() {
   delete document.body.dataset.error;
 }
 
-function notice(message) {
+let noticeTimer = null;
+/** Show a transient message; `actions`: [{label, id?, onClick}] buttons in the toast. */
+function notice(message, { actions = [], ms } = {}) {
   const el = $("notice");
-  el.textContent = message;
+  clearTimeout(noticeTimer);
+  $("notice-text").textContent = message;
+  const box = $("notice-actions");
+  box.replaceChildren(...actions.map((a) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "button small";
+    if (a.id) b.id = a.id;
+    b.textContent = a.label;
+    b.addEventListener("click", a.onClick);
+    return b;
+  }));
+  el.classList.remove("fading");
   el.hidden = !message;
+  if (!message) return;
+  const life = ms ?? (actions.length ? 15_000 : 6_000) + message.length * 30;
+  noticeTimer = setTimeout(dismissNotice, life);
+}
+
+function dismissNotice() {
+  const el = $("notice");
+  clearTimeout(noticeTimer);
+  if (el.hidden) return;
+  el.classList.add("fading");
+  noticeTimer = setTimeout(() => { el.hidden = true; el.classList.remove("fading"); }, 400);
+}
+
+// The progress card over the photo: what runs now, with a bar for that step only.
+function progress(text, fraction, meta = "") {
+  $("busy-text").textContent = text;
+  $("busy-meta").textContent = meta;
+  bar(fraction);
+}
+
+/** Show the dropped photo at once: the browser draws it from the file, before Python has it. */
+function showPhoto(file) {
+  const img = $("photo");
+  if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
+  const url = URL.createObjectURL(file);
+  img.dataset.url = url;
+  img.src = url;
+  img.hidden = false;
+  $("stage").classList.add("processing");
+  $("imgbox").hidden = true;
+  $("canvas").hidden = true;
+  $("crop-frame").hidden = true;
+  $("busy").hidden = false;
+  document.body.dataset.photo = "1";
+}
+
+function hidePhoto() {
+  const img = $("photo");
+  img.hidden = true;
+  $("stage").classList.remove("processing");
+  $("imgbox").hidden = false;
+  $("canvas").hidden = false;
+  $("busy").hidden = true;
+  delete document.body.dataset.photo;
 }
 
 function step(name, cls, meta) {
@@ -79,6 +140,13 @@ function bar(fraction) {
 }
 
 const mb = (n) => `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`;
+const mbNum = (n) => (n / 1e6).toFixed(n < 1e7 ? 1 : 0);
+/** A file size the way people read it: 410 KB, 3.2 MB. */
+const size = (n) => (n < 1e6 ? `${Math.max(1, Math.round(n / 1e3))} KB` : mb(n));
+const shortLabel = (id) => modelInfo(id).label.split(" (")[0];
+const downloadText = (id) => (state.firstDownload
+  ? `Downloading the AI model (${shortLabel(id)}), once`
+  : `Downloading the AI model (${shortLabel(id)})`);
 const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
 function emit(stage, detail = {}) {
@@ -97,7 +165,7 @@ function preferredBackend() {
 
 window.addEventListener("matte:backend", (e) => { // WebGPU failed during a run: now WASM
   state.backend = e.detail.backend;
-  $("backend").textContent = bridge.backendLabel(e.detail.backend, state.caps);
+  $("backend").textContent = backendText(e.detail.backend);
 });
 
 const pyReady = new Promise((resolve, reject) => {
@@ -211,8 +279,11 @@ function ensureSession(id) {
     emit("fetch:model", { model: id });
     const bytes = await fetchModel(info, (got, total) => {
       step("model", undefined, `${mb(got)} / ${mb(total)}`);
-      if (!state.busy || document.body.dataset.state === "loading") bar(got / total);
+      state.download = { id, got, total };
+      if (state.waiting === id) progress(downloadText(id), got / total, `${mbNum(got)} of ${mb(total)}`);
+      if (state.download.tick !== Math.floor(got / total * 20)) { state.download.tick = Math.floor(got / total * 20); updateChip(); }
     });
+    state.download = null;
     state.timings.modelFetch = performance.now() - t0;
     step("model", undefined, "preparing…");
     emit("compute:session", { model: id });
@@ -222,7 +293,7 @@ function ensureSession(id) {
     });
     state.timings.session = performance.now() - t1;
     state.backend = entry.backend;
-    $("backend").textContent = bridge.backendLabel(entry.backend, state.caps);
+    $("backend").textContent = backendText(entry.backend);
     step("model", "done", `${mb(info.bytes)}`);
     emit("ready:model", { model: id, backend: entry.backend });
     return entry;
@@ -260,6 +331,8 @@ function setItemStatus(item, status, text) {
   item.el.querySelector(".q-status").textContent = text || {
     queued: "Waiting", working: "Working…", preview: "Preview", done: "Done", failed: "Failed" }[status];
   item.el.title = `${item.name}${item.error ? ` — ${item.error}` : ""}`;
+  item.el.setAttribute("aria-label", `${item.name}: ${item.el.querySelector(".q-status").textContent}`
+    + `${item.error ? ` (${item.error})` : ""}`);
 }
 
 async function makeThumb(item) {
@@ -301,9 +374,18 @@ function handleFiles(list) {
   queue.push(...added);
   added.forEach(makeThumb);
   updateQueueVisibility();
-  if (files.length > 1) notice(`${files.length} images queued. They are processed one after another; you can edit each as soon as it is done.`);
+  if (files.length > 1) notice(`${files.length} images added. They are done one after another; open any finished one to edit it.`);
   // the first new image is shown as soon as it is done, unless the user is busy editing
   state.showNext = added[0].key;
+  // the photo itself shows at once, under the progress; the editor opens when its mask is in
+  if (!state.hasResult) {
+    $("dropzone").hidden = true;
+    $("result").hidden = false;
+    setState("loading");
+  }
+  showPhoto(added[0].file);
+  progress(window.mattePy ? "Reading your photo…" : "Getting ready…", null);
+  status(files.length > 1 ? `Working on ${files.length} images…` : `Working on ${added[0].name}…`);
   runQueue();
 }
 
@@ -352,7 +434,7 @@ function failItem(item, err) {
     $("dropzone").hidden = false;
     setState("error");
   }
-  status("Ready");
+  status(state.hasResult ? "Ready" : "Ready: choose another image");
 }
 
 /** Decode the next queued image ahead (its bytes to Python, once); a failure is left for
@@ -384,13 +466,13 @@ async function processItem(item) {
   const T = item.timings; // this image's timings (state.timings.run: the latest image's)
   state.timings.run = T;
   const first = !state.hasResult;
+  const shown = () => state.showNext === item.key && !$("photo").hidden; // its photo is up
   if (first) {
     $("dropzone").hidden = true;
     $("result").hidden = false;
     setState("loading");
-    $("busy").hidden = false;
   }
-  $("progress-panel").open = true;
+  if (shown() && !window.mattePy) progress("Getting ready…", null);
   try {
     const py = await pyReady;
     if (item.pyId != null) item.retryable = true; // a retry, or decoded ahead: Python has it
@@ -403,6 +485,8 @@ async function processItem(item) {
     if (!resumed && item.pyId == null) {
       const bytes = new Uint8Array(await item.file.arrayBuffer());
       step("decode", "active", "");
+      if (shown()) progress("Reading your photo…", null);
+      await new Promise((r) => setTimeout(r, 0)); // let the card paint before the decode
       opened = py.add_image(bytes, item.name);
       if (opened.error) {
         step("decode", "failed", "");
@@ -411,7 +495,6 @@ async function processItem(item) {
       item.pyId = opened.id;
       item.size = [opened.width, opened.height];
       item.retryable = true; // decoded: what fails from here on (model, run) can be retried
-      if (first) $("busy-text").textContent = "Removing the background…";
     }
     if (opened) {
       T.decode = opened.ms;
@@ -424,6 +507,7 @@ async function processItem(item) {
     const session = ensureSession(modelId); // the preview below does not wait for it
     const run = async (stage) => {
       const tInf = performance.now();
+      if (shown()) progress("Removing the background…", null);
       const timer = setInterval(() => step("inference", undefined, secs(performance.now() - tInf)), 500);
       try {
         const seg = await py.segment(item.pyId, modelId, stage);
@@ -447,7 +531,6 @@ async function processItem(item) {
         item.stage = "preview";
         setItemStatus(item, "preview", "Preview");
         if (first || state.showNext === item.key) activate(item);
-        $("busy").hidden = true;
         document.body.dataset.stage = "preview";
         emit("preview", { name: item.name, timings: T });
         if (item.drop !== latestDrop) { // newer images were dropped: their previews first
@@ -458,14 +541,24 @@ async function processItem(item) {
         updateChip();
       }
     }
-    if (!bridge.hasSession(modelId)) status("Waiting for the model…");
+    if (!bridge.hasSession(modelId)) {
+      status(state.download ? `Downloading the AI model (${shortLabel(modelId)})…` : "Preparing the AI model…");
+      state.waiting = modelId;
+      if (shown()) {
+        const d = state.download && state.download.id === modelId ? state.download : null;
+        progress(d ? downloadText(modelId) : "Preparing the AI model…", d ? d.got / d.total : null,
+          d ? `${mbNum(d.got)} of ${mb(d.total)}` : "");
+      }
+    }
     try {
       await session;
+      state.waiting = null;
     } catch (err) {
       throw new UserError(`The model could not be loaded (${err.message || err}). Your image `
         + "is kept: press Try again, or pick another model.");
     }
-    bar(null);
+    state.waiting = null;
+    if (shown()) progress("Removing the background…", null);
     status(item.stage === "preview"
       ? `Preview shown; computing the full-quality mask of ${item.name}… You can edit already.`
       : `Removing the background of ${item.name} with ${modelInfo(modelId).label}…`);
@@ -482,7 +575,6 @@ async function processItem(item) {
     setItemStatus(item, "done");
     updateChip();
     state.unsaved = true;
-    bar(1);
     if (state.activeKey === item.key) {
       // Python has redrawn the view with the new mask (or does so when the stroke or refine
       // preview in progress ends: seg.pending)
@@ -492,7 +584,8 @@ async function processItem(item) {
       activate(item);
       document.body.dataset.stage = "final";
     }
-    status(`Done in ${secs(performance.now() - t0)} · ${w}×${h}`);
+    status(state.activeKey === item.key || !state.activeKey ? `${item.name} is ready · ${w}×${h}`
+      : `${item.name} is ready: open it from the strip below the image.`);
     emit("done", { name: item.name, timings: T });
   } catch (err) {
     if (item.status === "working" && item.stage === "preview") {
@@ -507,7 +600,8 @@ async function processItem(item) {
       failItem(item, err);
     }
   } finally {
-    $("busy").hidden = true;
+    state.waiting = null;
+    if (state.showNext === item.key && ["done", "preview", "failed"].includes(item.status)) hidePhoto();
   }
 }
 
@@ -517,9 +611,12 @@ function updateChip() {
   const preview = Boolean(item && item.stage === "preview");
   $("stage-chip").hidden = !preview;
   if (preview) {
-    $("stage-chip-text").textContent = item.status === "working"
-      ? `Preview · ${modelInfo(state.modelId).label.split(" (")[0]} is refining it…`
-      : "Preview · the full-quality mask follows";
+    const d = state.download && state.download.id === state.modelId ? state.download : null;
+    $("stage-chip-text").textContent = d
+      ? `Preview · downloading the full-quality model (${mbNum(d.got)} of ${mb(d.total)})`
+      : item.status === "working"
+        ? `Preview · ${shortLabel(state.modelId)} is refining it…`
+        : "Preview · the full-quality mask follows";
   }
 }
 
@@ -538,7 +635,9 @@ function activate(item) {
   $("file-info").textContent = `${item.name} · ${info.width}×${info.height}`;
   $("download").disabled = false;
   $("copy").disabled = !(navigator.clipboard && window.ClipboardItem);
+  hidePhoto();
   editor.open(info.width, info.height);
+  if (!state.userBrushSize) sizeBrushToView();
   syncPanels(info);
   onHistory(info);
   setState("done");
@@ -601,20 +700,12 @@ async function restoreSaved() {
   ["decode", "inference", "finish"].forEach((s) => step(s, "done", ""));
   activate(item);
   state.unsaved = false;
-  const el = $("notice");
-  el.textContent = `Restored your last session (${saved.name}, saved ${new Date(saved.saved).toLocaleString()}). `;
-  const discard = document.createElement("button");
-  discard.type = "button";
-  discard.className = "button small";
-  discard.id = "discard-restore";
-  discard.textContent = "Discard it";
-  discard.addEventListener("click", async () => {
-    await store.clear().catch(() => {});
-    state.unsaved = false;
-    location.reload();
-  });
-  el.append(discard);
-  el.hidden = false;
+  notice(`Restored your last session (${saved.name}, saved ${new Date(saved.saved).toLocaleString()}).`, {
+    actions: [{ label: "Discard it", id: "discard-restore", onClick: async () => {
+      await store.clear().catch(() => {});
+      state.unsaved = false;
+      location.reload();
+    } }] });
   document.body.dataset.restored = "1";
 }
 
@@ -633,6 +724,73 @@ function onHistory(h) {
   $("undo").disabled = !h.can_undo;
   $("redo").disabled = !h.can_redo;
   if (h.error) showError(h.error);
+  if (h.applied) showApplied(Array.from(h.applied));
+  updateOutput();
+}
+
+const REFINE_NAMES = { feather: "Feather", grow: "Grow", smooth: "Smooth", islands: "Remove specks",
+  holes: "Fill holes", edges: "Refine edges" };
+
+/** The refinements in effect on the mask (since the AI mask or the last reset), in order. */
+function showApplied(list) {
+  const ul = $("applied");
+  const items = list.map((a) => {
+    const li = document.createElement("li");
+    const unit = a.op === "islands" || a.op === "holes" ? " px²" : " px";
+    const v = a.op === "edges" ? "" : ` ${a.op === "grow" && a.value > 0 ? "+" : ""}${a.value}${unit}`;
+    li.textContent = `${REFINE_NAMES[a.op] || a.op}${v}`;
+    return li;
+  });
+  if (!items.length) {
+    const li = document.createElement("li");
+    li.className = "none";
+    li.textContent = "Nothing yet";
+    items.push(li);
+  }
+  ul.replaceChildren(...items);
+  state.applied = list;
+}
+
+/** What the download will be, shown before it is made: the crop frame on the image, and the
+ * size, format and transparency under the Download button (what you see is what you get). */
+function updateOutput() {
+  const py = window.mattePy;
+  if (!py || !state.hasResult) return;
+  const out = py.output_info();
+  if (!out || out.error) return;
+  state.output = { width: out.width, height: out.height, crop: out.crop ? [out.crop.r0, out.crop.c0, out.crop.r1, out.crop.c1] : null };
+  const f = $("format").value;
+  const bg = document.querySelector("[data-bg][aria-pressed=true]")?.dataset.bg || "transparent";
+  const opaque = f === "jpeg" || bg !== "transparent";
+  $("format").options[0].textContent = opaque ? "PNG" : "PNG (transparent)";
+  $("format").options[1].textContent = opaque ? "WebP" : "WebP (transparent)";
+  const what = f === "mask" ? "black-and-white mask"
+    : f === "jpeg" ? (bg === "transparent" ? "white background" : "background as shown")
+      : opaque ? "background as shown" : "transparent background";
+  $("export-summary").textContent = `${out.width} × ${out.height} px · ${what}${out.crop ? " · cropped" : ""}`;
+  placeCropFrame();
+}
+
+function placeCropFrame() {
+  const el = $("crop-frame");
+  const o = state.output;
+  const v = editor && editor.view;
+  if (!o || !o.crop || !v || !v.width || !$("photo").hidden || v.mode === "compare") { el.hidden = true; return; }
+  const [r0, c0, r1, c1] = o.crop;
+  el.hidden = false;
+  el.style.transform = `translate(${(c0 - v.ox) * v.zoom}px, ${(r0 - v.oy) * v.zoom}px)`;
+  el.style.width = `${(c1 - c0) * v.zoom}px`;
+  el.style.height = `${(r1 - r0) * v.zoom}px`;
+  $("crop-size").textContent = `${c1 - c0} × ${r1 - r0}`;
+}
+
+/** A brush of about 32 screen pixels on the fitted image, whatever the photo's resolution. */
+function sizeBrushToView() {
+  const z = editor.view.zoom || 1;
+  const px = Math.max(2, Math.min(400, Math.round(32 / z)));
+  $("brush-size").value = px;
+  $("brush-size-out").textContent = `${px} px`;
+  editor.setSize(px);
 }
 
 function pressed(selector, value, attr) {
@@ -645,6 +803,7 @@ function syncPanels(info) {
   $("crop").checked = Boolean(info.crop);
   $("decontaminate").checked = Boolean(info.decontaminate);
   updateImgboxBackground();
+  updateOutput();
 }
 
 function updateImgboxBackground() {
@@ -658,16 +817,19 @@ function wireEditor() {
     py: new Proxy({}, { get: (_, name) => (...args) => window.mattePy[name](...args) }),
     stage: $("stage"), canvas: $("canvas"), before: $("canvas-before"), imgbox: $("imgbox"),
     cursor: $("cursor"), handle: $("compare-handle"), onHistory,
-    onStatus: (v) => { $("zoom-label").textContent = `${Math.round(v.zoom * (window.devicePixelRatio || 1) * 100)}%`; },
+    onStatus: (v) => {
+      $("zoom-label").textContent = `${Math.round(v.zoom * (window.devicePixelRatio || 1) * 100)}%`;
+      placeCropFrame();
+    },
   });
   state.editor = editor;
   state.brushTimes = editor.brushTimes;
   document.querySelectorAll("[data-view]").forEach((b) => b.addEventListener("click", () => editor.setMode(b.dataset.view)));
   document.querySelectorAll("[data-tool]").forEach((b) => b.addEventListener("click", () => editor.setTool(b.dataset.tool)));
   editor.on((what, value) => {
-    if (what === "mode") pressed("[data-view]", value, "view");
+    if (what === "mode") { pressed("[data-view]", value, "view"); placeCropFrame(); }
     if (what === "tool") pressed("[data-tool]", value, "tool");
-    if (what === "size") { $("brush-size").value = value; $("brush-size-out").textContent = value; }
+    if (what === "size") { $("brush-size").value = value; $("brush-size-out").textContent = `${value} px`; }
     if (what === "hardness") { $("brush-hardness").value = Math.round(value * 100); $("brush-hardness-out").textContent = `${Math.round(value * 100)}%`; }
   });
   $("undo").addEventListener("click", () => editor.undo());
@@ -683,7 +845,8 @@ function wireEditor() {
     el.addEventListener("input", update);
     update();
   };
-  slider("brush-size", (v) => `${v}`, (v) => editor.setSize(v));
+  slider("brush-size", (v) => `${v} px`, (v) => editor.setSize(v));
+  $("brush-size").addEventListener("input", () => { state.userBrushSize = true; });
   slider("brush-hardness", (v) => `${v}%`, (v) => editor.setHardness(v / 100));
   slider("brush-strength", (v) => `${v}%`, (v) => editor.setStrength(v / 100));
   $("brush-edge").addEventListener("change", (e) => editor.setEdge(e.target.checked));
@@ -698,15 +861,16 @@ function wireEditor() {
       if (r && r.error) showError(r.error);
       editor.render();
     };
+    const unit = ` ${el.dataset.unit || ""}`;
     el.addEventListener("input", () => {
-      out.textContent = el.value;
+      out.textContent = `${el.value}${unit}`;
       if (!pending) pending = requestAnimationFrame(preview);
     });
     el.addEventListener("change", () => {
       if (pending) { cancelAnimationFrame(pending); preview(); }
       onHistory(window.mattePy.refine_commit());
-      el.value = 0;
-      out.textContent = "0";
+      el.value = 0; // the change is applied (listed under Applied); the slider adds the next one
+      out.textContent = `0${unit}`;
       editor.render();
     });
   });
@@ -726,6 +890,7 @@ function wireEditor() {
     pressed("[data-bg]", kind, "bg");
     updateImgboxBackground();
     editor.render();
+    updateOutput();
     scheduleAutosave();
   };
   document.querySelectorAll("[data-bg]").forEach((b) => b.addEventListener("click", () => setBg(b.dataset.bg)));
@@ -747,8 +912,8 @@ function wireEditor() {
     scheduleAutosave();
   });
   document.querySelector(".side").addEventListener("change", scheduleAutosave);
-  $("shadow").addEventListener("change", (e) => { window.mattePy.set_shadow(e.target.checked); editor.render(); });
-  const crop = () => window.mattePy.set_crop($("crop").checked, Number($("crop-margin").value));
+  $("shadow").addEventListener("change", (e) => { window.mattePy.set_shadow(e.target.checked); editor.render(); updateOutput(); });
+  const crop = () => { window.mattePy.set_crop($("crop").checked, Number($("crop-margin").value)); updateOutput(); };
   $("crop").addEventListener("change", crop);
   $("crop-margin").addEventListener("input", () => { $("crop-margin-out").textContent = `${$("crop-margin").value} px`; crop(); });
 
@@ -758,6 +923,7 @@ function wireEditor() {
     const f = $("format").value;
     $("download").textContent = fmtLabel[f];
     $("quality-row").hidden = !(f === "webp" || f === "jpeg");
+    updateOutput();
   });
   $("quality-row").hidden = true;
   $("quality").addEventListener("input", () => { $("quality-out").textContent = $("quality").value; });
@@ -766,15 +932,34 @@ function wireEditor() {
   $("help-button").addEventListener("click", () => toggleHelp(true));
   $("help-close").addEventListener("click", () => toggleHelp(false));
   $("help").addEventListener("click", (e) => { if (e.target === $("help")) toggleHelp(false); });
+  $("about-button").addEventListener("click", () => toggleAbout(true));
+  $("about-close").addEventListener("click", () => toggleAbout(false));
+  $("about").addEventListener("click", (e) => { if (e.target === $("about")) toggleAbout(false); });
   window.addEventListener("keydown", (e) => {
     if (e.key === "?" && !e.ctrlKey && !e.metaKey && e.target.tagName !== "INPUT") { e.preventDefault(); toggleHelp($("help").hidden); }
     if (e.key === "Escape" && !$("help").hidden) toggleHelp(false);
+    if (e.key === "Escape" && !$("about").hidden) toggleAbout(false);
+  });
+  // the compare divider is a slider: arrow keys move it, Home/End to the sides
+  $("compare-handle").addEventListener("keydown", (e) => {
+    const stepBy = { ArrowLeft: -0.05, ArrowDown: -0.05, ArrowRight: 0.05, ArrowUp: 0.05, PageDown: -0.25, PageUp: 0.25 }[e.key];
+    const to = e.key === "Home" ? 0 : e.key === "End" ? 1 : null;
+    if (stepBy === undefined && to === null) return;
+    e.preventDefault();
+    e.stopPropagation();
+    editor.setCompare(to ?? editor.view.comparePos + stepBy);
   });
 }
 
 function toggleHelp(show) {
   $("help").hidden = !show;
   if (show) $("help-close").focus();
+}
+
+function toggleAbout(show) {
+  $("about").hidden = !show;
+  if (show) $("about-close").focus();
+  else $("about-button").focus({ preventScroll: true });
 }
 
 function exportOptions() {
@@ -797,14 +982,14 @@ async function download() {
   const py = await pyReady;
   $("download").disabled = true;
   const o = exportOptions();
-  status(`Encoding ${o.maskOnly ? "mask" : o.format.toUpperCase()}…`);
+  status(`Preparing ${o.maskOnly ? "the mask" : `the ${o.format.toUpperCase()}`}…`);
   await new Promise((r) => setTimeout(r, 0)); // let the status paint
   try {
     const out = py.export_image(o.format, o.quality, o.maskOnly);
     if (out.error) throw new UserError(out.error);
     saveBlob(out.bytes, out.name, out.mime);
     state.unsaved = false;
-    status(`Saved ${out.name} (${mb(out.bytes.length)}, encoded in ${secs(out.ms)})`);
+    status(`Saved ${out.name} (${size(out.bytes.length)})`);
   } catch (err) {
     showError(`The download failed: ${err.message || err}`);
   } finally {
@@ -827,7 +1012,7 @@ async function copyToClipboard() {
 async function downloadAll() {
   const py = await pyReady;
   const o = exportOptions();
-  status("Encoding all images…");
+  status("Preparing the zip of all images…");
   await new Promise((r) => setTimeout(r, 0));
   const out = py.export_zip(o.format, o.quality, o.maskOnly);
   if (out.error) { showError(out.error); return; }
@@ -884,6 +1069,7 @@ function wireInput() {
   });
   $("download").addEventListener("click", download);
   $("error-close").addEventListener("click", clearError);
+  $("notice-close").addEventListener("click", dismissNotice);
   $("error-retry").addEventListener("click", () => { // the failed images, again, same files
     clearError();
     for (const q of queue) {
@@ -920,7 +1106,14 @@ function wireModelPicker() {
 
 function updateLicense() {
   const m = modelInfo(state.modelId);
-  $("license").textContent = `Model: ${m.label}. License ${m.license}. ${m.license_note || ""}`;
+  $("about-model").textContent = `${m.label}, ${mb(m.bytes)} download${m.summary ? `. ${m.summary}` : ""}`;
+  $("license").textContent = `${m.license}. ${m.license_note || ""}`;
+}
+
+/** Where the photo's pixels and the AI run, in words, with the technical name after it. */
+function backendText(backend) {
+  const tech = bridge.backendLabel(backend, state.caps);
+  return backend === "webgpu" ? `This device's graphics chip (${tech})` : `This device's processor (${tech})`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1010,9 +1203,63 @@ async function registerOffline() {
 // ---------------------------------------------------------------------------------------------
 // Boot
 
+const TOUCH = window.matchMedia("(pointer: coarse)").matches;
+const RUNTIME_BYTES = 33e6; // PyScript, Pyodide, numpy, Pillow, onnxruntime-web (README "Offline")
+
+/** Touch screens get touch words: no "drop", no Ctrl+V, touch gestures first in the help. */
+function touchWording() {
+  if (!TOUCH) return;
+  document.body.dataset.touch = "1";
+  $("drop-title").textContent = "Choose a photo to remove its background";
+  $("drop-hint").textContent = "from your photos or camera, or";
+  $("stage").setAttribute("aria-label", "Image. Paint with one finger; pinch to zoom; two fingers to move.");
+  document.querySelectorAll("#help .keys-only").forEach((el) => { el.hidden = true; });
+}
+
+/** Phones and slow or metered connections start with the fast model (unless one was chosen). */
+function slowStart(catalog) {
+  const c = navigator.connection;
+  const slow = Boolean(c && (c.saveData || ["slow-2g", "2g", "3g"].includes(c.effectiveType)));
+  const small = window.matchMedia("(max-width: 600px)").matches;
+  const fast = catalog.models.find((m) => m.id === (catalog.models.find((x) => x.id === catalog.default) || {}).preview);
+  return (slow || small) && fast ? { fast, reason: slow ? "connection" : "phone" } : null;
+}
+
+/** What the first use downloads, once, said before it starts (on the start screen). */
+function firstUseCost() {
+  const el = $("first-use");
+  if (navigator.serviceWorker && navigator.serviceWorker.controller) { // a later visit: stored
+    el.textContent = "The app is stored on this device: it works offline too.";
+    el.hidden = false;
+    return;
+  }
+  const m = modelInfo(state.modelId);
+  const pre = m.preview && m.preview !== m.id ? modelInfo(m.preview) : null;
+  const total = RUNTIME_BYTES + m.bytes + (pre ? pre.bytes : 0);
+  el.textContent = `First use downloads about ${Math.round(total / 1e6)} MB (the app and the `
+    + `${shortLabel(m.id)} AI model), once; after that it works offline.`;
+  if (state.slowStart && state.slowStart.best) {
+    const b = state.slowStart.best;
+    el.textContent += ` The fast model is used ${state.slowStart.reason === "phone" ? "on phones" : "on this connection"}; `;
+    const btn = document.createElement("button");
+    btn.type = "button";
+    btn.id = "use-best";
+    btn.textContent = `use the best (${mb(b.bytes)})`;
+    btn.addEventListener("click", () => {
+      $("model").value = b.id;
+      $("model").dispatchEvent(new Event("change"));
+      state.slowStart = null;
+      firstUseCost();
+    });
+    el.append(btn);
+  }
+  el.hidden = false;
+}
+
 async function boot() {
   wireInput();
   wireEditor();
+  touchWording();
   status("Starting…");
   step("python", "active", "");
   const [caps, catalog] = await Promise.all([bridge.probe(), loadCatalog()]);
@@ -1020,11 +1267,17 @@ async function boot() {
   state.catalog = catalog;
   const saved = localStorage.getItem(STORAGE_KEY);
   const params = new URLSearchParams(location.search);
-  const wanted = params.get("model") || saved || catalog.default;
+  let wanted = params.get("model") || saved || catalog.default;
+  const slowly = !params.get("model") && !saved && slowStart(catalog);
+  if (slowly) {
+    state.slowStart = { reason: slowly.reason, best: modelInfo(catalog.default) || catalog.models.find((m) => m.id === catalog.default) };
+    wanted = slowly.fast.id;
+  }
   state.modelId = catalog.models.some((m) => m.id === wanted) ? wanted : catalog.default;
+  state.firstDownload = !(navigator.serviceWorker && navigator.serviceWorker.controller);
   wireModelPicker();
-  $("backend").textContent = bridge.backendLabel(
-    caps.webgpu && preferredBackend() === "webgpu" ? "webgpu" : "wasm", caps);
+  firstUseCost();
+  $("backend").textContent = backendText(caps.webgpu && preferredBackend() === "webgpu" ? "webgpu" : "wasm");
   emit("probe", { caps });
   startEmbed(); // the postMessage API when framed (NEW section at the end)
   ensureSession(state.modelId); // in parallel with Python start-up
@@ -1032,11 +1285,11 @@ async function boot() {
   restoreSaved(); // a session autosaved before a reload or a crash comes back
   registerOffline(); // offline section: sw.js, once start-up is over
   setState("ready-shell");
-  status("Loading the model and Python in the background. You can drop an image now.");
+  status(state.hasResult || state.busy ? "Getting ready…" : "Getting ready in the background: you can choose an image now.");
   Promise.allSettled([pyReady, state.sessions.get(state.modelId)]).then((r) => {
     if (r.every((x) => x.status === "fulfilled")) {
       state.timings.ready = performance.now() - state.t0;
-      if (!state.busy) status(`Ready in ${secs(state.timings.ready)}. Your images stay on this device.`);
+      if (!state.busy && !state.hasResult) status("Ready. Your images stay on this device.");
       document.body.dataset.ready = "1";
       emit("ready");
     }

@@ -47,6 +47,9 @@ export function createEditor({ py, stage, canvas, before, imgbox, cursor, handle
     stage.classList.toggle("pixelated", view.zoom * dpr() >= 2);
     const { w } = stageSize();
     handle.style.left = `${view.comparePos * w}px`;
+    const pct = Math.round(view.comparePos * 100);
+    handle.setAttribute("aria-valuenow", String(pct));
+    handle.setAttribute("aria-valuetext", `${pct}% original, ${100 - pct}% cut-out`);
     before.style.clipPath = `inset(0 ${100 - view.comparePos * 100}% 0 0)`;
     if (view.mode === "compare") {
       // the clip is in the canvas's own box: convert the stage x into it
@@ -372,6 +375,8 @@ export function createEditor({ py, stage, canvas, before, imgbox, cursor, handle
     setSize(v) { brush.size = v; listeners.forEach((f) => f("size", v)); },
     setHardness(v) { brush.hardness = Math.round(v * 100) / 100; listeners.forEach((f) => f("hardness", brush.hardness)); },
     setStrength(v) { brush.strength = v; },
+    /** Move the before/after divider to ``pos`` (0..1 of the stage width). */
+    setCompare(pos) { view.comparePos = Math.min(1, Math.max(0, pos)); layout(); },
     setEdge(v) { brush.edge = v; },
     undo() { onHistory && onHistory(py.undo()); },
     redo() { onHistory && onHistory(py.redo()); },

@@ -152,7 +152,19 @@ class WebApp:
         rebased = self._apply_pending()  # a stroke or refine preview may just have ended
         s = self.session
         return _obj({"can_undo": bool(s and s.can_undo), "can_redo": bool(s and s.can_redo),
-                     "rebased": rebased})
+                     "rebased": rebased, "applied": _applied(s)})
+
+    def output_info(self) -> Any:
+        """What the download of the open image will be: its ``width`` and ``height`` (after
+        the crop to the subject) and ``crop`` ({r0, c0, r1, c1} in image px, or None); the
+        mask-only export is never cropped (``full_width``, ``full_height``)."""
+        if self.session is None:
+            return _obj({"error": "No image"})
+        h, w = self.session.shape
+        box = self.session.crop_rect()
+        crop = None if box is None else {"r0": box.r0, "c0": box.c0, "r1": box.r1, "c1": box.c1}
+        return _obj({"width": box.width if box else w, "height": box.height if box else h,
+                     "full_width": w, "full_height": h, "crop": crop})
 
     # -- batch ------------------------------------------------------------------------------
     def status(self) -> Any:
@@ -181,11 +193,14 @@ class WebApp:
             decoded = decode(raw, max_pixels=int(max_pixels))
         except MatteError as exc:
             return _obj({"error": str(exc)})
+        h, w = decoded.shape
+        if min(h, w) < MIN_SIDE:
+            return _obj({"error": f"This image is {w}×{h} pixels: too small to be useful. Use a "
+                                  f"photo at least {MIN_SIDE} pixels on each side."})
         item = Item(id=self._next_id, name=str(name or "image"), data=raw, shape=decoded.shape)
         self._next_id += 1
         self.items[item.id] = item
         self._keep(item, decoded)  # it is likely processed (and shown) next
-        h, w = decoded.shape
         return _obj({"id": item.id, "width": w, "height": h, "format": decoded.format,
                      "notes": to_js(decoded.notes), "ms": (time.perf_counter() - t0) * 1e3})
 
@@ -592,6 +607,29 @@ class WebApp:
                      "count": count})
 
 
+#: Images with a side shorter than this are refused by :meth:`WebApp.add_image` (a 1x1 image
+#: would "work" and show one pixel at 3200%).
+MIN_SIDE = 16
+
+
+def _applied(sess: EditSession | None) -> list[dict[str, Any]]:
+    """The refinements in effect on the session's mask, oldest first: ``[{op, value}]``
+    (``value``: the slider's value, or None for *Refine edges*); a reset clears the list."""
+    if sess is None:
+        return []
+    out: list[dict[str, Any]] = []
+    for kind, params, _ in sess.ops[0]:
+        if kind in ("reset", "mask"):
+            out = []
+        elif kind == "refine":
+            rest = [float(v) for k, v in params.items() if k != "op"]
+            value: float | int | None = rest[0] if rest else None
+            if value is not None and value.is_integer():
+                value = int(value)
+            out.append({"op": params["op"], "value": value})
+    return out
+
+
 async def _cooperatively(steps: Steps[Any], budget_ms: float = 40.0) -> Any:
     """Run a steps generator (:mod:`matte.steps`), giving the page's event loop a turn
     whenever ``budget_ms`` of work has passed; returns the generator's result."""
@@ -634,7 +672,7 @@ _API = (
     "stroke_begin", "stroke_move", "stroke_end", "undo", "redo", "refine_preview",
     "refine_commit", "refine_cancel", "reset_mask", "set_background", "set_background_image",
     "set_shadow", "set_crop", "set_decontaminate", "export_image", "export_zip", "snapshot",
-    "restore",
+    "restore", "output_info",
 )
 
 #: Slider value -> keyword arguments of each refine operation.
