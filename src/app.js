@@ -499,6 +499,7 @@ async function processItem(item) {
     if (opened) {
       T.decode = opened.ms;
       step("decode", "done", `${opened.width}×${opened.height}`);
+      item.facts = { decode: `${opened.width}×${opened.height}` };
       if (opened.notes && opened.notes.length) notice(Array.from(opened.notes).join(" "));
     }
     const [w, h] = item.size;
@@ -568,6 +569,7 @@ async function processItem(item) {
     const times = seg.times;
     step("inference", "done", secs(times.inference));
     step("finish", "done", secs(times.postprocess));
+    item.facts = { ...item.facts, inference: secs(times.inference), finish: secs(times.postprocess) };
     Object.assign(T, times, { total: performance.now() - T.start });
     state.timings.run = T;
     const wasPreview = item.stage === "preview";
@@ -633,6 +635,9 @@ function activate(item) {
   state.hasResult = true;
   queue.forEach((q) => q.el && q.el.setAttribute("aria-current", String(q === item)));
   $("file-info").textContent = `${item.name} · ${info.width}×${info.height}`;
+  if (item.facts) { // the About dialog's steps describe the open image, not the last one run
+    for (const st of ["decode", "inference", "finish"]) step(st, item.facts[st] ? "done" : "", item.facts[st] || "");
+  }
   $("download").disabled = false;
   $("copy").disabled = !(navigator.clipboard && window.ClipboardItem);
   hidePhoto();
@@ -1106,7 +1111,7 @@ function wireModelPicker() {
 
 function updateLicense() {
   const m = modelInfo(state.modelId);
-  $("about-model").textContent = `${m.label}, ${mb(m.bytes)} download${m.summary ? `. ${m.summary}` : ""}`;
+  $("about-model").textContent = `${m.label}. ${m.summary || `${mb(m.bytes)} download.`}`;
   $("license").textContent = `${m.license}. ${m.license_note || ""}`;
 }
 

@@ -108,6 +108,7 @@ export function createEditor({ py, stage, canvas, before, imgbox, cursor, handle
   }
 
   function zoomAt(newZoom, sx, sy) {
+    view.fitted = false;
     const z = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, newZoom));
     const ix = view.ox + sx / view.zoom;
     const iy = view.oy + sy / view.zoom;
@@ -123,6 +124,7 @@ export function createEditor({ py, stage, canvas, before, imgbox, cursor, handle
     view.zoom = Math.max(MIN_ZOOM, Math.min(z, MAX_ZOOM));
     view.ox = -(w / view.zoom - view.width) / 2;
     view.oy = -(h / view.zoom - view.height) / 2;
+    view.fitted = true; // a resize of the stage (batch strip, rotation) fits again
     render();
   }
 
@@ -241,6 +243,7 @@ export function createEditor({ py, stage, canvas, before, imgbox, cursor, handle
       return;
     }
     if (panning) {
+      view.fitted = false;
       view.ox = panning.ox - (p.x - panning.x) / view.zoom;
       view.oy = panning.oy - (p.y - panning.y) / view.zoom;
       clampPan();
@@ -294,7 +297,10 @@ export function createEditor({ py, stage, canvas, before, imgbox, cursor, handle
     updateCursor(p);
   }, { passive: false });
 
-  new ResizeObserver(() => { if (active) scheduleRender(); }).observe(stage);
+  new ResizeObserver(() => {
+    if (!active) return;
+    if (view.fitted) fit(); else scheduleRender();
+  }).observe(stage);
 
   // --- keyboard --------------------------------------------------------------------------------
   function typing(e) {

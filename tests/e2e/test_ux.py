@@ -133,14 +133,18 @@ def test_notices_are_toasts_that_never_move_the_editor(desk, photo_bytes, artifa
     """Point 3: a notice and an error do not move the stage or the Download button; the
     notice fades out by itself; both have a close button."""
     page = desk
-    stage0, dl0 = box(page, "#stage"), box(page, "#download")
     drop(page, [("notes.png", b"not an image at all", "image/png")])
     page.wait_for_selector("#error:not([hidden])", timeout=60_000)
     page.screenshot(path=artifacts / "ux-desktop-light-error-toast.png")
-    assert box(page, "#stage") == stage0 and box(page, "#download") == dl0
+    stage0, dl0 = box(page, "#stage"), box(page, "#download")  # with the error shown
     assert page.evaluate("getComputedStyle(document.querySelector('.toasts')).position") == "fixed"
     page.click("#error-close")
     assert page.is_hidden("#error")
+    assert box(page, "#stage") == stage0 and box(page, "#download") == dl0
+    # the batch strip appeared (the failed file is in it): the image was fitted again
+    v = page.evaluate("[window.matteApp.editor.view.fitted, window.matteApp.editor.view.oy,"
+                      " window.matteApp.editor.view.zoom]")
+    assert v[0] and (512 - v[1]) * v[2] <= stage0["height"], v
     wait_settled(page, 2)
     # a transient notice ("2 images added"): shown over the page, then gone by itself
     drop(page, [("chelsea.jpg", photo_bytes["chelsea"], "image/jpeg"),
