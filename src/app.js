@@ -331,11 +331,14 @@ function setItemStatus(item, status, text) {
   item.el.querySelector(".q-status").textContent = text || {
     queued: "Waiting", working: "Working…", preview: "Preview", done: "Done", failed: "Failed" }[status];
   item.el.title = `${item.name}${item.error ? ` — ${item.error}` : ""}`;
+  if (item.cell) item.cell.dataset.status = status;
   item.el.setAttribute("aria-label", `${item.name}: ${item.el.querySelector(".q-status").textContent}`
     + `${item.error ? ` (${item.error})` : ""}`);
 }
 
 async function makeThumb(item) {
+  const cell = document.createElement("div");
+  cell.className = "queue-cell";
   const el = document.createElement("button");
   el.type = "button";
   el.className = "queue-item queued";
@@ -343,11 +346,31 @@ async function makeThumb(item) {
   status.className = "q-status";
   el.append(status);
   el.addEventListener("click", () => activate(item));
+  const remove = document.createElement("button"); // each item can go, failed ones too
+  remove.type = "button";
+  remove.className = "q-remove";
+  remove.textContent = "✕";
+  remove.setAttribute("aria-label", `Remove ${item.name}`);
+  remove.title = `Remove ${item.name}`;
+  remove.addEventListener("click", () => removeItem(item));
+  const pick = document.createElement("input"); // in the zip or not (done images)
+  pick.type = "checkbox";
+  pick.className = "q-pick";
+  pick.checked = true;
+  pick.setAttribute("aria-label", `Include ${item.name} in the zip`);
+  pick.title = "Include in Download all";
+  pick.addEventListener("change", updateQueueVisibility);
+  const prev = queue[queue.indexOf(item) - 1];
+  if (prev && prev.drop !== item.drop) cell.classList.add("drop-start"); // a new drop
+  cell.append(el, pick, remove);
   item.el = el;
-  $("queue").append(el);
-  setItemStatus(item, "queued");
+  item.cell = cell;
+  item.pick = pick;
+  $("queue").append(cell);
+  setItemStatus(item, item.status || "queued");
   try { // display only: the browser decodes a small thumbnail, no pixels go to Python
     const bmp = await createImageBitmap(item.file, { resizeWidth: 152, resizeQuality: "medium" });
+    if (el.querySelector("canvas.cutout")) { bmp.close(); return; }
     const c = document.createElement("canvas");
     c.width = bmp.width;
     c.height = bmp.height;
@@ -357,10 +380,60 @@ async function makeThumb(item) {
   } catch { /* formats the browser cannot preview still get processed by Python */ }
 }
 
+/** Replace an item's thumbnail by its cut-out (Python draws it, edits included). */
+function drawCutout(item) {
+  if (!item || !item.el || item.pyId == null || !window.mattePy) return;
+  const c = document.createElement("canvas");
+  const r = window.mattePy.thumbnail(c, item.pyId);
+  if (r.error) return;
+  c.className = "cutout";
+  item.el.querySelectorAll("canvas").forEach((x) => x.remove());
+  item.el.prepend(c);
+}
+
+/** Remove an item from the batch (not the one whose model run is in flight). */
+function removeItem(item) {
+  if (item.status === "working") return;
+  const i = queue.indexOf(item);
+  if (i < 0) return;
+  queue.splice(i, 1);
+  if (item.cell) item.cell.remove();
+  const wasActive = state.activeKey === item.key;
+  if (item.pyId != null && window.mattePy) window.mattePy.remove_item(item.pyId);
+  if (!queue.some((q) => q.status === "failed")) clearError();
+  state.batchDirty = true;
+  if (wasActive) {
+    state.activeKey = null;
+    const next = queue.find((q, j) => j >= i && ["done", "preview"].includes(q.status))
+      || [...queue].reverse().find((q) => ["done", "preview"].includes(q.status));
+    if (next) {
+      activate(next);
+    } else { // nothing left to edit: back to the start screen
+      state.hasResult = false;
+      editor.close();
+      $("result").hidden = !queue.length;
+      $("dropzone").hidden = Boolean(queue.length);
+      $("download").disabled = true;
+      setState(queue.length ? "loading" : "ready-shell");
+      store.clear().catch(() => {});
+    }
+  } else {
+    scheduleAutosave();
+  }
+  updateQueueVisibility();
+  status(`Removed ${item.name}.`);
+}
+
 function updateQueueVisibility() {
   const many = queue.length > 1;
   $("queue").hidden = !many;
-  $("download-all").hidden = !queue.some((q) => q.status === "done") || !many;
+  const done = queue.filter((q) => q.status === "done");
+  const picked = done.filter((q) => !q.pick || q.pick.checked);
+  const btn = $("download-all");
+  btn.hidden = !many || !done.length;
+  btn.disabled = !picked.length;
+  btn.textContent = picked.length === done.length ? `Download all ${done.length} (.zip)`
+    : `Download ${picked.length} of ${done.length} (.zip)`;
 }
 
 function handleFiles(list) {
@@ -531,6 +604,7 @@ async function processItem(item) {
         T.preview = { ...pre.times, shown: performance.now() - t0 };
         item.stage = "preview";
         setItemStatus(item, "preview", "Preview");
+        drawCutout(item);
         if (first || state.showNext === item.key) activate(item);
         document.body.dataset.stage = "preview";
         emit("preview", { name: item.name, timings: T });
@@ -575,6 +649,9 @@ async function processItem(item) {
     const wasPreview = item.stage === "preview";
     item.stage = "final";
     setItemStatus(item, "done");
+    drawCutout(item);
+    state.batchDirty = true;
+    if (state.hasResult) scheduleAutosave();
     updateChip();
     state.unsaved = true;
     if (state.activeKey === item.key) {
@@ -625,11 +702,13 @@ function updateChip() {
 function activate(item) {
   if (!item || !["done", "preview"].includes(item.status) && !(item.status === "working"
     && item.stage === "preview") || !window.mattePy) return;
+  const prev = itemByKey(state.activeKey);
   const info = window.mattePy.activate(item.pyId);
   if (info.error) {
     showError(info.error);
     return;
   }
+  if (prev && prev !== item) { drawCutout(prev); state.batchDirty = true; }
   state.activeKey = item.key;
   state.fileName = item.name;
   state.hasResult = true;
@@ -670,11 +749,25 @@ async function autosave() {
     await store.save({ name: snap.name, file: snap.file, ai: snap.ai, mask: snap.mask,
       ops: snap.ops, background: snap.background, settings: snap.settings,
       width: snap.width, height: snap.height, saved: Date.now() });
+    if (state.batchDirty) await saveBatch();
     document.body.dataset.autosaved = String(Date.now());
   } catch (err) {
     notice(`Autosave is off: this browser refused to store the session (${err && err.name || err}). `
       + "Editing still works; download your result before closing the tab.");
   }
+}
+
+/** The batch's other finished images, in strip order, with the open image's place in it. */
+async function saveBatch() {
+  state.batchDirty = false;
+  const snap = window.mattePy.batch_snapshot();
+  const byId = new Map(Array.from(snap.items, (r) => [r.id, r]));
+  const order = [];
+  for (const q of queue) {
+    if (q.key === state.activeKey) order.push({ active: true });
+    else if (byId.has(q.pyId)) order.push(byId.get(q.pyId));
+  }
+  await store.saveBatch({ order, skipped: Array.from(snap.skipped), bytes: snap.bytes, saved: Date.now() });
 }
 
 async function restoreSaved() {
@@ -697,15 +790,38 @@ async function restoreSaved() {
   }
   const item = { key: nextKey++, file: new File([saved.file], saved.name), name: saved.name,
     pyId: info.id, status: "done", error: null, el: null };
-  queue.push(item);
-  await makeThumb(item);
-  setItemStatus(item, "done");
+  // the rest of the batch, in its order around the open image
+  let batch = null;
+  try { batch = await store.loadBatch(); } catch { batch = null; }
+  const others = [];
+  const failedBack = [];
+  for (const rec of (batch && batch.order) || [{ active: true }]) {
+    if (rec.active) { queue.push(item); continue; }
+    const r = py.restore_item(rec.file, rec.name, rec.width, rec.height, rec.ai, rec.mask);
+    if (r.error) { failedBack.push(rec.name); continue; }
+    const q = { key: nextKey++, file: new File([rec.file], rec.name), name: rec.name, pyId: r.id,
+      status: "done", stage: "final", error: null, el: null };
+    queue.push(q);
+    others.push(q);
+  }
+  if (!queue.includes(item)) queue.unshift(item);
+  for (const q of queue) {
+    await makeThumb(q);
+    setItemStatus(q, "done");
+    if (q !== item) drawCutout(q);
+  }
+  updateQueueVisibility();
   $("dropzone").hidden = true;
   $("result").hidden = false;
   ["decode", "inference", "finish"].forEach((s) => step(s, "done", ""));
   activate(item);
   state.unsaved = false;
-  notice(`Restored your last session (${saved.name}, saved ${new Date(saved.saved).toLocaleString()}).`, {
+  drawCutout(item);
+  const lost = [...((batch && batch.skipped) || []), ...failedBack];
+  const n = others.length + 1;
+  notice(`Restored your last session (${n > 1 ? `${n} images, ` : ""}${saved.name} open, saved `
+    + `${new Date(saved.saved).toLocaleString()}).${lost.length ? ` Not kept: ${lost.join(", ")} `
+    + "(over the 200 MB the browser storage keeps for a batch)." : ""}`, {
     actions: [{ label: "Discard it", id: "discard-restore", onClick: async () => {
       await store.clear().catch(() => {});
       state.unsaved = false;
@@ -1019,7 +1135,8 @@ async function downloadAll() {
   const o = exportOptions();
   status("Preparing the zip of all images…");
   await new Promise((r) => setTimeout(r, 0));
-  const out = py.export_zip(o.format, o.quality, o.maskOnly);
+  const ids = queue.filter((q) => q.status === "done" && (!q.pick || q.pick.checked)).map((q) => q.pyId);
+  const out = py.export_zip(o.format, o.quality, o.maskOnly, ids);
   if (out.error) { showError(out.error); return; }
   saveBlob(out.bytes, out.name, "application/zip");
   state.unsaved = false;

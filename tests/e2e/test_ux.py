@@ -365,3 +365,66 @@ def test_desktop_dark(browser, site, photo_bytes, artifacts):
         assert dl["y"] + dl["height"] <= DESKTOP["height"]
     finally:
         ctx.close()
+
+
+def test_batch_items_remove_zip_and_reload(browser, site, photo_bytes, artifacts, tmp_path):
+    """Point 5: each item has a status, a cut-out thumbnail and a remove button; Download all
+    zips the picked finished images only; a reloaded batch of three comes back with three."""
+    import zipfile
+
+    ctx = browser.new_context(viewport=DESKTOP, accept_downloads=True)
+    page = ctx.new_page()
+    try:
+        page.goto(f"{site.origin}/?model=u2netp")
+        page.wait_for_selector("#first-use:not([hidden])", timeout=60_000)
+        drop(page, [(f"{n}.jpg", photo_bytes[n], "image/jpeg")
+                    for n in ("astronaut", "chelsea", "coffee")]
+             + [("broken.jpg", b"broken", "image/jpeg")])
+        wait_settled(page, 4)
+        assert page.evaluate("window.matteApp.queue.map(q => q.status)") == \
+            ["done", "done", "done", "failed"]
+        cut = page.evaluate("[...document.querySelectorAll('.queue-item')].map("
+                            "q => Boolean(q.querySelector('canvas.cutout')))")
+        assert cut == [True, True, True, False], cut
+        # the cut-out thumbnail is transparent where the background was
+        alpha0 = page.evaluate("""() => { const c = document.querySelector('.queue-item canvas.cutout');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let zero = 0; for (let i = 3; i < d.length; i += 4) zero += d[i] === 0; return zero / (d.length / 4); }""")
+        assert alpha0 > 0.1, alpha0
+        page.screenshot(path=artifacts / "ux-desktop-light-batch.png")
+        page.click(".q-remove[aria-label='Remove broken.jpg']")
+        assert page.evaluate("window.matteApp.queue.length") == 3
+        assert page.is_hidden("#error")
+        assert page.inner_text("#download-all") == "Download all 3 (.zip)"
+        page.uncheck(".q-pick[aria-label='Include chelsea.jpg in the zip']")
+        assert page.inner_text("#download-all") == "Download 2 of 3 (.zip)"
+        with page.expect_download() as info:
+            page.click("#download-all")
+        path = tmp_path / "picked.zip"
+        info.value.save_as(path)
+        with zipfile.ZipFile(path) as zf:
+            assert sorted(zf.namelist()) == ["astronaut-matte.png", "coffee-matte.png"]
+        page.click(".queue-item >> nth=1")  # open chelsea: the batch is saved again
+        page.wait_for_function("Number(document.body.dataset.autosaved || 0) > 0", timeout=30_000)
+        t = page.evaluate("Number(document.body.dataset.autosaved)")
+        page.wait_for_timeout(200)
+        page.click(".queue-item >> nth=2")
+        page.wait_for_function(f"Number(document.body.dataset.autosaved || 0) > {t}", timeout=30_000)
+        page.reload()
+        page.wait_for_function("document.body.dataset.restored === '1'", timeout=120_000)
+        names = page.evaluate("window.matteApp.queue.map(q => [q.name, q.status])")
+        assert names == [["astronaut.jpg", "done"], ["chelsea.jpg", "done"],
+                         ["coffee.jpg", "done"]], names
+        assert "3 images" in page.inner_text("#notice")
+        assert page.evaluate("window.matteApp.queue.find(q => q.key === window.matteApp.activeKey).name") == "coffee.jpg"
+        assert page.evaluate("document.querySelectorAll('.queue-item canvas.cutout').length") == 3
+        page.screenshot(path=artifacts / "ux-desktop-light-batch-restored.png")
+        # removing the open image opens a neighbour
+        page.click(".q-remove[aria-label='Remove coffee.jpg']")
+        assert page.evaluate("window.matteApp.queue.length") == 2
+        assert page.evaluate("document.body.dataset.state") == "done"
+        with page.expect_download() as info:
+            page.click("#download")
+        assert info.value.suggested_filename in ("astronaut-matte.png", "chelsea-matte.png")
+    finally:
+        ctx.close()
