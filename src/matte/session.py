@@ -117,7 +117,11 @@ stroke did *not* change (the known foreground/background around it), the windows
 averaged (weighted by the colour spread of their known pixels) and evaluated on the pixels the
 stroke changed. Each such pixel takes that value clipped between its value before the stroke and
 the painted one (an erase stroke never raises alpha), so a restore stroke over hair brings back
-the strands and leaves the gaps transparent. (:func:`matte.refine.refine_edges` fits the mask
+the strands and leaves the gaps transparent. The linear fit alone leaves a haze over a plain
+wall next to hair (about 30/255 on the astronaut's grey wall), so the value is also capped by
+:func:`_fg_bg_alpha`: the pixel's position between the local known background and foreground
+colours, with a dead zone of 2.5 background standard deviations, which is exactly 0 on pixels
+that look like the plain background nearby (``tests/model/test_edge_brush.py``). (:func:`matte.refine.refine_edges` fits the mask
 itself, which inside a stroke is uniform, so it could only blur the stroke's boundary.) Only
 crops around the tiles the stroke touched are processed (one crop when compact, else one per
 row of tiles), in the fast form (statistics on blocks of 1/8 of the window radius): the cost
@@ -509,6 +513,74 @@ def _snap_alpha(
     fine = refine._bilinear_at(avg, ys, xs, s)
     q = fine[:, 3] + (fine[:, :3] * (rgb[ys, xs] / 255.0)).sum(axis=1)
     return q, fine[:, 4] > 0.999
+
+
+def _fg_bg_alpha(
+    rgb: U8, alpha: U8, known: np.ndarray, r: int, ys: np.ndarray, xs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Alpha from the local foreground and background colours, with a noise dead zone.
+
+    In every (2r+1)^2 window the mean colour ``B`` and per-channel variance of the known
+    background (known pixels with alpha <= 8) and the mean colour ``F`` of the known
+    foreground (alpha >= 247) are taken (on s x s blocks, ``s = max(1, r // 8)``, sampled
+    bilinearly). A pixel of colour ``I`` gets ``t = (I - B) . (F - B) / |F - B|^2``, less a
+    dead zone of 2.5 background standard deviations along ``F - B`` and rescaled, clipped to
+    0..1: a pixel that looks like the plain background nearby gets exactly 0, which the
+    guided fit of :func:`_snap_alpha` cannot promise (its linear model leaves a haze of a few
+    tens of levels over a plain wall next to hair).
+
+    Parameters
+    ----------
+    rgb : ndarray of shape (h, w, 3), dtype uint8
+    alpha : ndarray of shape (h, w), dtype uint8
+    known : ndarray of shape (h, w), dtype bool
+        Pixels whose alpha is trusted.
+    r : int
+        Window radius in px.
+    ys, xs : ndarray of shape (n,), dtype intp
+        The pixels where the estimate is wanted.
+
+    Returns
+    -------
+    t : ndarray of shape (n,), dtype float64
+        Estimated alpha in 0..1.
+    valid : ndarray of shape (n,), dtype bool
+        Where both sides were seen nearby and their colours differ (elsewhere ``t`` means
+        nothing).
+    """
+    h, w = alpha.shape
+    s = max(1, r // 8)
+    r_low = max(1, round(r / s))
+    hc, wc = -(-h // s), -(-w // s)
+    img = np.zeros((hc * s, wc * s, 3), np.float64)
+    img[:h, :w] = rgb / 255.0
+    bg = np.zeros((hc * s, wc * s), np.float64)
+    fg = np.zeros_like(bg)
+    bg[:h, :w] = known & (alpha <= 8)
+    fg[:h, :w] = known & (alpha >= 247)
+    stack = np.concatenate([bg[..., None], bg[..., None] * img, bg[..., None] * img * img,
+                            fg[..., None], fg[..., None] * img], axis=2)  # 11 channels
+    if s > 1:
+        stack = stack.reshape(hc, s, wc, s, 11).sum(axis=(1, 3))
+    sums = _box_sums(stack, r_low)
+    fine = refine._bilinear_at(sums, ys, xs, s)
+    nb, nf = fine[:, 0], fine[:, 7]
+    enough = (2 * r_low + 1) ** 2 * s * s * 0.02
+    valid = (nb >= enough) & (nf >= enough)
+    nb_, nf_ = np.maximum(nb, 1e-9)[:, None], np.maximum(nf, 1e-9)[:, None]
+    b = fine[:, 1:4] / nb_
+    var = np.maximum(fine[:, 4:7] / nb_ - b * b, 0.0)
+    f = fine[:, 8:11] / nf_
+    d = f - b
+    dd = (d * d).sum(axis=1)
+    valid &= dd >= 0.08**2
+    dd = np.where(valid, dd, 1.0)
+    t = ((rgb[ys, xs] / 255.0 - b) * d).sum(axis=1) / dd
+    # noise of the background along F - B, in units of |F - B|
+    dead = 2.5 * np.sqrt((var * d * d).sum(axis=1) / dd) / np.sqrt(dd) + 1.0 / 255.0
+    dead = np.minimum(dead, 0.5)
+    t = np.clip((t - dead) / (1.0 - dead), 0.0, 1.0)
+    return t, valid
 
 
 # --------------------------------------------------------------------------------------------
@@ -978,6 +1050,11 @@ class EditSession:
             q, valid = _snap_alpha(
                 self._rgb[outer.slices], self._alpha[outer.slices], known, r, ys, xs
             )
+            # a pixel that looks like the plain background next to it stays background
+            t, fb = _fg_bg_alpha(
+                self._rgb[outer.slices], self._alpha[outer.slices], known, r, ys, xs
+            )
+            q = np.where(fb, np.minimum(q, t), q)
             est = np.clip(np.rint(q * 255.0), 0, 255).astype(np.uint8)
             off = 0
             for i, (py, px) in pairs:
