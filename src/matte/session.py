@@ -121,8 +121,9 @@ the strands and leaves the gaps transparent. The linear fit alone leaves a haze 
 wall next to hair (about 30/255 on the astronaut's grey wall), so the value is also capped by
 :func:`_fg_bg_alpha`: the pixel's position between the local known background and foreground
 colours, with a dead zone of 2.5 background standard deviations, which is exactly 0 on pixels
-that look like the plain background nearby (``tests/model/test_edge_brush.py``). (:func:`matte.refine.refine_edges` fits the mask
-itself, which inside a stroke is uniform, so it could only blur the stroke's boundary.) Only
+that look like the plain background nearby (``tests/model/test_edge_brush.py``).
+(:func:`matte.refine.refine_edges` fits the mask itself, which inside a stroke is uniform, so
+it could only blur the stroke's boundary.) Only
 crops around the tiles the stroke touched are processed (one crop when compact, else one per
 row of tiles), in the fast form (statistics on blocks of 1/8 of the window radius): the cost
 follows the painted area. The live view shows the raw brush until the stroke ends.

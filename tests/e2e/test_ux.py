@@ -24,7 +24,8 @@ WATCH = """() => {
   const w = window.__ux = {photoAt: null, dropAt: null, texts: [], shifts: []};
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) w.shifts.push({value: e.value, t: e.startTime,
-      sources: (e.sources || []).map((s) => s.node ? (s.node.id || s.node.className || s.node.nodeName) : '')});
+      sources: (e.sources || []).map((s) => s.node
+        ? (s.node.id || s.node.className || s.node.nodeName) : '')});
   }).observe({type: 'layout-shift', buffered: false});
   const poll = () => {
     const img = document.querySelector('#photo');
@@ -35,7 +36,8 @@ WATCH = """() => {
     const busy = !document.querySelector('#busy').hidden;
     const last = w.texts[w.texts.length - 1];
     const entry = {text: t, busy, indeterminate: bar.classList.contains('indeterminate'),
-                   width: bar.style.width, footer: document.querySelector('#status-line').textContent};
+                   width: bar.style.width,
+                   footer: document.querySelector('#status-line').textContent};
     if (!last || last.text !== entry.text || last.busy !== entry.busy || last.width !== entry.width
         || last.footer !== entry.footer) w.texts.push(entry);
     requestAnimationFrame(poll);
@@ -259,11 +261,18 @@ def test_small_gaps(desk, artifacts):
     assert page.get_attribute("#compare-handle", "aria-valuenow") == "0"
     page.keyboard.press("End")
     page.click("[data-view=result]")
-    names = page.evaluate("[...document.querySelectorAll('.queue-item')].map(q => q.getAttribute('aria-label'))")
+    names = page.evaluate("[...document.querySelectorAll('.queue-item')]"
+                          ".map(q => q.getAttribute('aria-label'))")
     assert all(names) and "astronaut.jpg" in names[0], names
-    glyph = page.evaluate("getComputedStyle(document.querySelector('.panel > summary'), '::after').content")
+    glyph = page.evaluate("getComputedStyle(document.querySelector('.panel > summary'),"
+                          " '::after').content")
     assert "▾" not in glyph
     assert page.errors == []
+
+
+CHIP_COLOURS = """() => {
+    const s = getComputedStyle(document.querySelector('.queue-item.failed .q-status'));
+    return [s.color, s.backgroundColor]; }"""
 
 
 def _contrast(rgb1, rgb2):
@@ -321,7 +330,8 @@ def test_phone_layout(browser, site, photo_bytes, artifacts, scheme):
         dl = box(page, "#download")
         assert dl["y"] + dl["height"] <= PHONE["height"]
         # the brush is sized to the view: about 32 screen px on the fitted image
-        size, z = page.evaluate("[window.matteApp.editor.brush.size, window.matteApp.editor.view.zoom]")
+        size, z = page.evaluate("[window.matteApp.editor.brush.size,"
+                                " window.matteApp.editor.view.zoom]")
         assert 20 <= size * z <= 44, size * z
         page.click("#help-button")
         assert page.is_visible("#help") and "Pinch" in page.inner_text("#help")
@@ -329,8 +339,7 @@ def test_phone_layout(browser, site, photo_bytes, artifacts, scheme):
         page.screenshot(path=artifacts / f"ux-phone-{scheme}-help.png")
         page.click("#help-close")
         # the failed chip is readable (4.5:1) in this theme
-        chip = page.evaluate("""() => { const s = getComputedStyle(
-            document.querySelector('.queue-item.failed .q-status')); return [s.color, s.backgroundColor]; }""")
+        chip = page.evaluate(CHIP_COLOURS)
         assert _contrast(_rgb(chip[0]), _rgb(chip[1])) >= 4.5, chip
         page.click("#about-button")
         page.screenshot(path=artifacts / f"ux-phone-{scheme}-about.png")
@@ -353,8 +362,7 @@ def test_desktop_dark(browser, site, photo_bytes, artifacts):
         page.screenshot(path=artifacts / "ux-desktop-dark-processing.png")
         wait_settled(page, 3)
         page.screenshot(path=artifacts / "ux-desktop-dark-batch.png")
-        chip = page.evaluate("""() => { const s = getComputedStyle(
-            document.querySelector('.queue-item.failed .q-status')); return [s.color, s.backgroundColor]; }""")
+        chip = page.evaluate(CHIP_COLOURS)
         assert _contrast(_rgb(chip[0]), _rgb(chip[1])) >= 4.5, chip
         page.click("#error-close")
         page.click("details#panel-background > summary")
@@ -387,9 +395,12 @@ def test_batch_items_remove_zip_and_reload(browser, site, photo_bytes, artifacts
                             "q => Boolean(q.querySelector('canvas.cutout')))")
         assert cut == [True, True, True, False], cut
         # the cut-out thumbnail is transparent where the background was
-        alpha0 = page.evaluate("""() => { const c = document.querySelector('.queue-item canvas.cutout');
+        alpha0 = page.evaluate("""() => {
+            const c = document.querySelector('.queue-item canvas.cutout');
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-            let zero = 0; for (let i = 3; i < d.length; i += 4) zero += d[i] === 0; return zero / (d.length / 4); }""")
+            let zero = 0;
+            for (let i = 3; i < d.length; i += 4) zero += d[i] === 0;
+            return zero / (d.length / 4); }""")
         assert alpha0 > 0.1, alpha0
         page.screenshot(path=artifacts / "ux-desktop-light-batch.png")
         page.click(".q-remove[aria-label='Remove broken.jpg']")
@@ -409,14 +420,16 @@ def test_batch_items_remove_zip_and_reload(browser, site, photo_bytes, artifacts
         t = page.evaluate("Number(document.body.dataset.autosaved)")
         page.wait_for_timeout(200)
         page.click(".queue-item >> nth=2")
-        page.wait_for_function(f"Number(document.body.dataset.autosaved || 0) > {t}", timeout=30_000)
+        page.wait_for_function(f"Number(document.body.dataset.autosaved || 0) > {t}",
+                               timeout=30_000)
         page.reload()
         page.wait_for_function("document.body.dataset.restored === '1'", timeout=120_000)
         names = page.evaluate("window.matteApp.queue.map(q => [q.name, q.status])")
         assert names == [["astronaut.jpg", "done"], ["chelsea.jpg", "done"],
                          ["coffee.jpg", "done"]], names
         assert "3 images" in page.inner_text("#notice")
-        assert page.evaluate("window.matteApp.queue.find(q => q.key === window.matteApp.activeKey).name") == "coffee.jpg"
+        assert page.evaluate("window.matteApp.queue.find("
+                             "q => q.key === window.matteApp.activeKey).name") == "coffee.jpg"
         assert page.evaluate("document.querySelectorAll('.queue-item canvas.cutout').length") == 3
         page.screenshot(path=artifacts / "ux-desktop-light-batch-restored.png")
         # removing the open image opens a neighbour
