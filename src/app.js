@@ -92,25 +92,43 @@ function progress(text, fraction, meta = "") {
   bar(fraction);
 }
 
-/** Show the dropped photo at once: the browser draws it from the file, before Python has it. */
+/** Show the dropped photo at once: the browser decodes it from the file (off the main thread,
+ * scaled to the stage), before Python has it. A canvas, not a blob: URL, so nothing that looks
+ * like a request is made. */
+let photoToken = 0;
 function showPhoto(file) {
-  const img = $("photo");
-  if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
-  const url = URL.createObjectURL(file);
-  img.dataset.url = url;
-  img.src = url;
-  img.hidden = false;
+  const c = $("photo");
+  const token = ++photoToken;
+  delete c.dataset.drawn;
+  c.getContext("2d").clearRect(0, 0, c.width, c.height);
+  c.hidden = false;
   $("stage").classList.add("processing");
   $("imgbox").hidden = true;
   $("canvas").hidden = true;
   $("crop-frame").hidden = true;
   $("busy").hidden = false;
   document.body.dataset.photo = "1";
+  const stage = $("stage");
+  const px = Math.min(2560, Math.round(Math.max(stage.clientWidth, stage.clientHeight) * (window.devicePixelRatio || 1)));
+  createImageBitmap(file).then(async (full) => {
+    // scale to the stage's pixels: a 12 MP photo is not drawn at full size
+    const k = Math.min(1, px / Math.max(full.width, full.height));
+    const bmp = k < 1 ? await createImageBitmap(full, { resizeWidth: Math.round(full.width * k),
+      resizeHeight: Math.round(full.height * k), resizeQuality: "medium" }) : full;
+    if (token === photoToken && !c.hidden) {
+      c.width = bmp.width;
+      c.height = bmp.height;
+      c.getContext("2d").drawImage(bmp, 0, 0);
+      c.dataset.drawn = "1";
+    }
+    if (bmp !== full) bmp.close();
+    full.close();
+  }).catch(() => { /* a format the browser cannot show: the progress card stays alone */ });
 }
 
 function hidePhoto() {
-  const img = $("photo");
-  img.hidden = true;
+  photoToken += 1;
+  $("photo").hidden = true;
   $("stage").classList.remove("processing");
   $("imgbox").hidden = false;
   $("canvas").hidden = false;
@@ -430,7 +448,7 @@ function updateQueueVisibility() {
   const done = queue.filter((q) => q.status === "done");
   const picked = done.filter((q) => !q.pick || q.pick.checked);
   const btn = $("download-all");
-  btn.hidden = !many || !done.length;
+  btn.hidden = !many || done.length < 2; // one finished image: Download is the button
   btn.disabled = !picked.length;
   btn.textContent = picked.length === done.length ? `Download all ${done.length} (.zip)`
     : `Download ${picked.length} of ${done.length} (.zip)`;

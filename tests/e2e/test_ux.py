@@ -29,7 +29,7 @@ WATCH = """() => {
   }).observe({type: 'layout-shift', buffered: false});
   const poll = () => {
     const img = document.querySelector('#photo');
-    if (w.photoAt === null && img && !img.hidden && img.complete && img.naturalWidth > 0
+    if (w.photoAt === null && img && !img.hidden && img.dataset.drawn === '1'
         && img.getBoundingClientRect().width > 0) w.photoAt = performance.now();
     const t = document.querySelector('#busy-text').textContent;
     const bar = document.querySelector('#bar');
@@ -88,10 +88,12 @@ def photo_bytes(data_dir):
 def desk(browser, site):
     ctx = browser.new_context(viewport=DESKTOP, accept_downloads=True, color_scheme="light")
     page = ctx.new_page()
-    errors = []
+    errors, urls = [], []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: urls.append(r.url))
     page.goto(f"{site.origin}/?model=u2netp")
     page.errors = errors
+    page.foreign = lambda: [u for u in urls if not u.startswith(site.origin + "/")]
     yield page
     ctx.close()
 
@@ -127,6 +129,7 @@ def test_photo_shows_at_once_and_progress_describes_the_running_step(desk, photo
     shift = sum(s["value"] for s in w["shifts"])
     assert shift < 0.05, w["shifts"]
     assert page.is_hidden("#photo") and page.is_hidden("#busy")
+    assert page.foreign() == []  # the photo was drawn from the file, no blob: request
     assert page.evaluate("document.body.dataset.state") == "done"
     page.screenshot(path=artifacts / "ux-desktop-light-result.png")
 
@@ -303,7 +306,7 @@ def test_phone_layout(browser, site, photo_bytes, artifacts, scheme):
         page.screenshot(path=artifacts / f"ux-phone-{scheme}-start.png")
         drop(page, [("chelsea.jpg", photo_bytes["chelsea"], "image/jpeg"),
                     ("bad.jpg", b"broken", "image/jpeg")])
-        page.wait_for_selector("#photo:not([hidden])", timeout=5_000)
+        page.wait_for_selector("#photo:not([hidden])", timeout=20_000)
         page.screenshot(path=artifacts / f"ux-phone-{scheme}-processing.png")
         wait_settled(page, 2)
         page.click("#error-close")
@@ -358,7 +361,7 @@ def test_desktop_dark(browser, site, photo_bytes, artifacts):
         drop(page, [("astronaut.jpg", photo_bytes["astronaut"], "image/jpeg"),
                     ("coffee.jpg", photo_bytes["coffee"], "image/jpeg"),
                     ("bad.jpg", b"broken", "image/jpeg")])
-        page.wait_for_selector("#photo:not([hidden])", timeout=5_000)
+        page.wait_for_selector("#photo:not([hidden])", timeout=20_000)
         page.screenshot(path=artifacts / "ux-desktop-dark-processing.png")
         wait_settled(page, 3)
         page.screenshot(path=artifacts / "ux-desktop-dark-batch.png")
