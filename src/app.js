@@ -1250,10 +1250,10 @@ function updateLicense() {
   $("license").textContent = `${m.license}. ${m.license_note || ""}`;
 }
 
-/** Where the photo's pixels and the AI run, in words, with the technical name after it. */
+/** Where the AI runs, in words (About dialog), with the technical name after it. */
 function backendText(backend) {
-  const tech = bridge.backendLabel(backend, state.caps);
-  return backend === "webgpu" ? `This device's graphics chip (${tech})` : `This device's processor (${tech})`;
+  $("backend-words").textContent = backend === "webgpu" ? "This device's graphics chip" : "This device's processor";
+  return bridge.backendLabel(backend, state.caps);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -444,3 +444,32 @@ def test_batch_items_remove_zip_and_reload(browser, site, photo_bytes, artifacts
         assert info.value.suggested_filename in ("astronaut-matte.png", "chelsea-matte.png")
     finally:
         ctx.close()
+
+
+def test_slow_connection_starts_with_the_fast_model(browser, site, artifacts):
+    """Point 2: on a metered or slow connection (Network Information API) and with no model
+    chosen before, the page starts with the fast model, says what it costs, and offers the
+    best one; choosing it switches the picker."""
+    ctx = browser.new_context(viewport=DESKTOP)
+    ctx.add_init_script("Object.defineProperty(navigator, 'connection', {configurable: true,"
+                        " value: {saveData: true, effectiveType: '3g'}});")
+    page = ctx.new_page()
+    urls = []
+    page.on("request", lambda r: urls.append(r.url))
+    try:
+        page.goto(f"{site.origin}/")
+        page.wait_for_selector("#first-use:not([hidden])", timeout=60_000)
+        catalog = page.evaluate("window.matteApp.catalog")
+        default = next(m for m in catalog["models"] if m["id"] == catalog["default"])
+        fast = default["preview"]
+        assert page.input_value("#model") == fast
+        text = page.inner_text("#first-use")
+        assert "fast model" in text and "use the best" in text, text
+        page.screenshot(path=artifacts / "ux-desktop-light-slow-connection.png")
+        page.wait_for_timeout(1500)
+        assert not any(default["file"] in u for u in urls), "the large model is not fetched"
+        page.click("#use-best")
+        assert page.input_value("#model") == catalog["default"]
+        assert "use the best" not in page.inner_text("#first-use")
+    finally:
+        ctx.close()
