@@ -521,14 +521,15 @@ def _fg_bg_alpha(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Alpha from the local foreground and background colours, with a noise dead zone.
 
-    In every (2r+1)^2 window the mean colour ``B`` and per-channel variance of the known
-    background (known pixels with alpha <= 8) and the mean colour ``F`` of the known
-    foreground (alpha >= 247) are taken (on s x s blocks, ``s = max(1, r // 8)``, sampled
-    bilinearly). A pixel of colour ``I`` gets ``t = (I - B) . (F - B) / |F - B|^2``, less a
-    dead zone of 2.5 background standard deviations along ``F - B`` and rescaled, clipped to
-    0..1: a pixel that looks like the plain background nearby gets exactly 0, which the
-    guided fit of :func:`_snap_alpha` cannot promise (its linear model leaves a haze of a few
-    tens of levels over a plain wall next to hair).
+    In every (2r+1)^2 window the mean colour ``B`` of the known background (known pixels with
+    alpha <= 8) and the mean colour ``F`` of the known foreground (alpha >= 247) are taken
+    (on s x s blocks, ``s = max(1, r // 8)``, sampled bilinearly). A pixel of colour ``I``
+    gets ``t = (I - B) . (F - B) / |F - B|^2``, less a dead zone of 2.5 standard deviations
+    of the background around its local mean (measured on up to 4096 known background pixels
+    of the crop) along ``F - B``, rescaled and clipped to 0..1: a pixel that looks like the
+    plain background nearby gets exactly 0, which the guided fit of :func:`_snap_alpha`
+    cannot promise (its linear model leaves a haze of tens of levels over a plain wall next
+    to hair).
 
     Parameters
     ----------
@@ -553,33 +554,50 @@ def _fg_bg_alpha(
     s = max(1, r // 8)
     r_low = max(1, round(r / s))
     hc, wc = -(-h // s), -(-w // s)
-    img = np.zeros((hc * s, wc * s, 3), np.float64)
-    img[:h, :w] = rgb / 255.0
-    bg = np.zeros((hc * s, wc * s), np.float64)
-    fg = np.zeros_like(bg)
-    bg[:h, :w] = known & (alpha <= 8)
-    fg[:h, :w] = known & (alpha >= 247)
-    stack = np.concatenate([bg[..., None], bg[..., None] * img, bg[..., None] * img * img,
-                            fg[..., None], fg[..., None] * img], axis=2)  # 11 channels
-    if s > 1:
-        stack = stack.reshape(hc, s, wc, s, 11).sum(axis=(1, 3))
+    pad = ((0, hc * s - h), (0, wc * s - w))
+
+    def reduce(x: np.ndarray) -> np.ndarray:
+        """s x s block means of uint8 ``x`` (zero-padded to whole blocks), float in 0..1."""
+        x = np.pad(x, pad + ((0, 0),) * (x.ndim - 2))
+        if s == 1:
+            return x / 255.0
+        return np.asarray(Image.fromarray(x).reduce(s)) / 255.0
+
+    bg = known & (alpha <= 8)
+    fg = known & (alpha >= 247)
+    stack = np.empty((hc, wc, 8), np.float64)
+    stack[..., 0] = reduce(bg.view(np.uint8) * np.uint8(255))
+    stack[..., 1:4] = reduce(np.where(bg[..., None], rgb, 0).astype(np.uint8))
+    stack[..., 4] = reduce(fg.view(np.uint8) * np.uint8(255))
+    stack[..., 5:8] = reduce(np.where(fg[..., None], rgb, 0).astype(np.uint8))
     sums = _box_sums(stack, r_low)
-    fine = refine._bilinear_at(sums, ys, xs, s)
-    nb, nf = fine[:, 0], fine[:, 7]
-    enough = (2 * r_low + 1) ** 2 * s * s * 0.02
-    valid = (nb >= enough) & (nf >= enough)
-    nb_, nf_ = np.maximum(nb, 1e-9)[:, None], np.maximum(nf, 1e-9)[:, None]
-    b = fine[:, 1:4] / nb_
-    var = np.maximum(fine[:, 4:7] / nb_ - b * b, 0.0)
-    f = fine[:, 8:11] / nf_
+    enough = 0.02 * (2 * r_low + 1) ** 2
+    nb, nf = sums[..., 0], sums[..., 4]
+    low = np.empty((hc, wc, 7), np.float64)
+    low[..., 0:3] = sums[..., 1:4] / np.maximum(nb, 1e-9)[..., None]
+    low[..., 3:6] = sums[..., 5:8] / np.maximum(nf, 1e-9)[..., None]
+    low[..., 6] = (nb >= enough) & (nf >= enough)
+    fine = refine._bilinear_at(low, ys, xs, s)
+    b, f = fine[:, 0:3], fine[:, 3:6]
+    valid = fine[:, 6] > 0.999
+    # the background's noise around its local mean, per channel, from a sample of its pixels
+    by, bx = np.nonzero(bg)
+    if len(by) > 4096:
+        pick = np.linspace(0, len(by) - 1, 4096).astype(np.intp)
+        by, bx = by[pick], bx[pick]
+    var = np.full(3, 1.0 / 255.0**2)
+    if len(by) >= 16:
+        ref = refine._bilinear_at(low, by, bx, s)
+        ok = ref[:, 6] > 0.999
+        if ok.sum() >= 16:
+            res = rgb[by[ok], bx[ok]] / 255.0 - ref[ok, 0:3]
+            var = np.maximum((res * res).mean(axis=0), var)
     d = f - b
     dd = (d * d).sum(axis=1)
     valid &= dd >= 0.08**2
     dd = np.where(valid, dd, 1.0)
     t = ((rgb[ys, xs] / 255.0 - b) * d).sum(axis=1) / dd
-    # noise of the background along F - B, in units of |F - B|
-    dead = 2.5 * np.sqrt((var * d * d).sum(axis=1) / dd) / np.sqrt(dd) + 1.0 / 255.0
-    dead = np.minimum(dead, 0.5)
+    dead = np.minimum(2.5 * np.sqrt((d * d * var).sum(axis=1) / dd) / np.sqrt(dd), 0.5)
     t = np.clip((t - dead) / (1.0 - dead), 0.0, 1.0)
     return t, valid
 
