@@ -170,12 +170,15 @@ def test_crop_background_and_format_are_visible_before_export(desk, artifacts, t
     """Point 4: the crop frame shows the exported area, and the summary under Download says
     the file's size and whether it is transparent; the file matches both."""
     page = desk
-    page.click(".queue-item >> nth=0")
+    page.click(".queue-item >> nth=3")  # coffee.jpg (600x400): the cup leaves a margin
     page.click("details#panel-background > summary")
     page.check("#crop")
+    page.evaluate("""() => { const el = document.querySelector('#crop-margin'); el.value = 10;
+        el.dispatchEvent(new Event('input')); }""")
     page.wait_for_selector("#crop-frame:not([hidden])")
     label = page.inner_text("#crop-size")
     w, h = (int(x) for x in label.split("×"))
+    assert (w, h) != (600, 400) and w <= 600 and h <= 400, (w, h)
     summary = page.inner_text("#export-summary")
     assert f"{w} × {h} px" in summary and "transparent" in summary, summary
     frame = box(page, "#crop-frame")
