@@ -110,19 +110,15 @@ function showPhoto(file) {
   document.body.dataset.photo = "1";
   const stage = $("stage");
   const px = Math.min(2560, Math.round(Math.max(stage.clientWidth, stage.clientHeight) * (window.devicePixelRatio || 1)));
-  createImageBitmap(file).then(async (full) => {
-    // scale to the stage's pixels: a 12 MP photo is not drawn at full size
-    const k = Math.min(1, px / Math.max(full.width, full.height));
-    const bmp = k < 1 ? await createImageBitmap(full, { resizeWidth: Math.round(full.width * k),
-      resizeHeight: Math.round(full.height * k), resizeQuality: "medium" }) : full;
+  // one decode, scaled to the stage's pixels as it decodes (the height keeps the aspect)
+  createImageBitmap(file, { resizeWidth: px, resizeQuality: "medium" }).then((bmp) => {
     if (token === photoToken && !c.hidden) {
       c.width = bmp.width;
       c.height = bmp.height;
       c.getContext("2d").drawImage(bmp, 0, 0);
       c.dataset.drawn = "1";
     }
-    if (bmp !== full) bmp.close();
-    full.close();
+    bmp.close();
   }).catch(() => { /* a format the browser cannot show: the progress card stays alone */ });
 }
 
