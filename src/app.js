@@ -728,6 +728,7 @@ function activate(item) {
   state.hasResult = true;
   queue.forEach((q) => q.el && q.el.setAttribute("aria-current", String(q === item)));
   $("file-info").textContent = `${item.name} · ${info.width}×${info.height}`;
+  if (!state.busy || item.status === "done") status(`${item.name} · ${info.width}×${info.height}`); // the footer follows the open image
   if (item.facts) { // the About dialog's steps describe the open image, not the last one run
     for (const st of ["decode", "inference", "finish"]) step(st, item.facts[st] ? "done" : "", item.facts[st] || "");
   }
