@@ -39,8 +39,11 @@ function status(text) {
   $("status-line").textContent = text;
 }
 
+// Messages are toasts in a fixed layer (.toasts): they never move the editor. A notice fades
+// out by itself (longer when it offers an action); an error stays until it is dismissed.
 function showError(message) {
   $("error-text").textContent = message;
+  $("error").classList.remove("fading");
   $("error").hidden = false;
   document.body.dataset.error = message;
 }
@@ -51,10 +54,82 @@ function clearError() {
   delete document.body.dataset.error;
 }
 
-function notice(message) {
+let noticeTimer = null;
+/** Show a transient message; `actions`: [{label, id?, onClick}] buttons in the toast. */
+function notice(message, { actions = [], ms } = {}) {
   const el = $("notice");
-  el.textContent = message;
+  clearTimeout(noticeTimer);
+  $("notice-text").textContent = message;
+  const box = $("notice-actions");
+  box.replaceChildren(...actions.map((a) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "button small";
+    if (a.id) b.id = a.id;
+    b.textContent = a.label;
+    b.addEventListener("click", a.onClick);
+    return b;
+  }));
+  el.classList.remove("fading");
   el.hidden = !message;
+  if (!message) return;
+  const life = ms ?? (actions.length ? 15_000 : 6_000) + message.length * 30;
+  noticeTimer = setTimeout(dismissNotice, life);
+}
+
+function dismissNotice() {
+  const el = $("notice");
+  clearTimeout(noticeTimer);
+  if (el.hidden) return;
+  el.classList.add("fading");
+  noticeTimer = setTimeout(() => { el.hidden = true; el.classList.remove("fading"); }, 400);
+}
+
+// The progress card over the photo: what runs now, with a bar for that step only.
+function progress(text, fraction, meta = "") {
+  $("busy-text").textContent = text;
+  $("busy-meta").textContent = meta;
+  bar(fraction);
+}
+
+/** Show the dropped photo at once: the browser decodes it from the file (off the main thread,
+ * scaled to the stage), before Python has it. A canvas, not a blob: URL, so nothing that looks
+ * like a request is made. */
+let photoToken = 0;
+function showPhoto(file) {
+  const c = $("photo");
+  const token = ++photoToken;
+  delete c.dataset.drawn;
+  c.getContext("2d").clearRect(0, 0, c.width, c.height);
+  c.hidden = false;
+  $("stage").classList.add("processing");
+  $("imgbox").hidden = true;
+  $("canvas").hidden = true;
+  $("crop-frame").hidden = true;
+  $("busy").hidden = false;
+  document.body.dataset.photo = "1";
+  const stage = $("stage");
+  const px = Math.min(2560, Math.round(Math.max(stage.clientWidth, stage.clientHeight) * (window.devicePixelRatio || 1)));
+  // one decode, scaled to the stage's pixels as it decodes (the height keeps the aspect)
+  createImageBitmap(file, { resizeWidth: px, resizeQuality: "medium" }).then((bmp) => {
+    if (token === photoToken && !c.hidden) {
+      c.width = bmp.width;
+      c.height = bmp.height;
+      c.getContext("2d").drawImage(bmp, 0, 0);
+      c.dataset.drawn = "1";
+    }
+    bmp.close();
+  }).catch(() => { /* a format the browser cannot show: the progress card stays alone */ });
+}
+
+function hidePhoto() {
+  photoToken += 1;
+  $("photo").hidden = true;
+  $("stage").classList.remove("processing");
+  $("imgbox").hidden = false;
+  $("canvas").hidden = false;
+  $("busy").hidden = true;
+  delete document.body.dataset.photo;
 }
 
 function step(name, cls, meta) {
@@ -79,6 +154,13 @@ function bar(fraction) {
 }
 
 const mb = (n) => `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`;
+const mbNum = (n) => (n / 1e6).toFixed(n < 1e7 ? 1 : 0);
+/** A file size the way people read it: 410 KB, 3.2 MB. */
+const size = (n) => (n < 1e6 ? `${Math.max(1, Math.round(n / 1e3))} KB` : mb(n));
+const shortLabel = (id) => modelInfo(id).label.split(" (")[0];
+const downloadText = (id) => (state.firstDownload
+  ? `Downloading the AI model (${shortLabel(id)}), once`
+  : `Downloading the AI model (${shortLabel(id)})`);
 const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
 function emit(stage, detail = {}) {
@@ -97,7 +179,7 @@ function preferredBackend() {
 
 window.addEventListener("matte:backend", (e) => { // WebGPU failed during a run: now WASM
   state.backend = e.detail.backend;
-  $("backend").textContent = bridge.backendLabel(e.detail.backend, state.caps);
+  $("backend").textContent = backendText(e.detail.backend);
 });
 
 const pyReady = new Promise((resolve, reject) => {
@@ -227,8 +309,11 @@ function ensureSession(model) {
     emit("fetch:model", { model: id });
     const bytes = await fetchModel(info, (got, total) => {
       step("model", undefined, `${mb(got)} / ${mb(total)}`);
-      if (!state.busy || document.body.dataset.state === "loading") bar(got / total);
+      state.download = { id, got, total };
+      if (state.waiting === id) progress(downloadText(id), got / total, `${mbNum(got)} of ${mb(total)}`);
+      if (state.download.tick !== Math.floor(got / total * 20)) { state.download.tick = Math.floor(got / total * 20); updateChip(); }
     });
+    state.download = null;
     state.timings.modelFetch = performance.now() - t0;
     step("model", undefined, "preparing…");
     emit("compute:session", { model: id });
@@ -238,7 +323,7 @@ function ensureSession(model) {
     });
     state.timings.session = performance.now() - t1;
     state.backend = entry.backend;
-    $("backend").textContent = bridge.backendLabel(entry.backend, state.caps);
+    $("backend").textContent = backendText(entry.backend);
     step("model", "done", `${mb(info.bytes)}`);
     emit("ready:model", { model: id, backend: entry.backend });
     return entry;
@@ -276,9 +361,14 @@ function setItemStatus(item, status, text) {
   item.el.querySelector(".q-status").textContent = text || {
     queued: "Waiting", working: "Working…", preview: "Preview", done: "Done", failed: "Failed" }[status];
   item.el.title = `${item.name}${item.error ? ` — ${item.error}` : ""}`;
+  if (item.cell) item.cell.dataset.status = status;
+  item.el.setAttribute("aria-label", `${item.name}: ${item.el.querySelector(".q-status").textContent}`
+    + `${item.error ? ` (${item.error})` : ""}`);
 }
 
 async function makeThumb(item) {
+  const cell = document.createElement("div");
+  cell.className = "queue-cell";
   const el = document.createElement("button");
   el.type = "button";
   el.className = "queue-item queued";
@@ -286,11 +376,31 @@ async function makeThumb(item) {
   status.className = "q-status";
   el.append(status);
   el.addEventListener("click", () => activate(item));
+  const remove = document.createElement("button"); // each item can go, failed ones too
+  remove.type = "button";
+  remove.className = "q-remove";
+  remove.textContent = "✕";
+  remove.setAttribute("aria-label", `Remove ${item.name}`);
+  remove.title = `Remove ${item.name}`;
+  remove.addEventListener("click", () => removeItem(item));
+  const pick = document.createElement("input"); // in the zip or not (done images)
+  pick.type = "checkbox";
+  pick.className = "q-pick";
+  pick.checked = true;
+  pick.setAttribute("aria-label", `Include ${item.name} in the zip`);
+  pick.title = "Include in Download all";
+  pick.addEventListener("change", updateQueueVisibility);
+  const prev = queue[queue.indexOf(item) - 1];
+  if (prev && prev.drop !== item.drop) cell.classList.add("drop-start"); // a new drop
+  cell.append(el, pick, remove);
   item.el = el;
-  $("queue").append(el);
-  setItemStatus(item, "queued");
+  item.cell = cell;
+  item.pick = pick;
+  $("queue").append(cell);
+  setItemStatus(item, item.status || "queued");
   try { // display only: the browser decodes a small thumbnail, no pixels go to Python
     const bmp = await createImageBitmap(item.file, { resizeWidth: 152, resizeQuality: "medium" });
+    if (el.querySelector("canvas.cutout")) { bmp.close(); return; }
     const c = document.createElement("canvas");
     c.width = bmp.width;
     c.height = bmp.height;
@@ -300,10 +410,60 @@ async function makeThumb(item) {
   } catch { /* formats the browser cannot preview still get processed by Python */ }
 }
 
+/** Replace an item's thumbnail by its cut-out (Python draws it, edits included). */
+function drawCutout(item) {
+  if (!item || !item.el || item.pyId == null || !window.mattePy) return;
+  const c = document.createElement("canvas");
+  const r = window.mattePy.thumbnail(c, item.pyId);
+  if (r.error) return;
+  c.className = "cutout";
+  item.el.querySelectorAll("canvas").forEach((x) => x.remove());
+  item.el.prepend(c);
+}
+
+/** Remove an item from the batch (not the one whose model run is in flight). */
+function removeItem(item) {
+  if (item.status === "working") return;
+  const i = queue.indexOf(item);
+  if (i < 0) return;
+  queue.splice(i, 1);
+  if (item.cell) item.cell.remove();
+  const wasActive = state.activeKey === item.key;
+  if (item.pyId != null && window.mattePy) window.mattePy.remove_item(item.pyId);
+  if (!queue.some((q) => q.status === "failed")) clearError();
+  state.batchDirty = true;
+  if (wasActive) {
+    state.activeKey = null;
+    const next = queue.find((q, j) => j >= i && ["done", "preview"].includes(q.status))
+      || [...queue].reverse().find((q) => ["done", "preview"].includes(q.status));
+    if (next) {
+      activate(next);
+    } else { // nothing left to edit: back to the start screen
+      state.hasResult = false;
+      editor.close();
+      $("result").hidden = !queue.length;
+      $("dropzone").hidden = Boolean(queue.length);
+      $("download").disabled = true;
+      setState(queue.length ? "loading" : "ready-shell");
+      store.clear().catch(() => {});
+    }
+  } else {
+    scheduleAutosave();
+  }
+  updateQueueVisibility();
+  status(`Removed ${item.name}.`);
+}
+
 function updateQueueVisibility() {
   const many = queue.length > 1;
   $("queue").hidden = !many;
-  $("download-all").hidden = !queue.some((q) => q.status === "done") || !many;
+  const done = queue.filter((q) => q.status === "done");
+  const picked = done.filter((q) => !q.pick || q.pick.checked);
+  const btn = $("download-all");
+  btn.hidden = !many || done.length < 2; // one finished image: Download is the button
+  btn.disabled = !picked.length;
+  btn.textContent = picked.length === done.length ? `Download all ${done.length} (.zip)`
+    : `Download ${picked.length} of ${done.length} (.zip)`;
 }
 
 function handleFiles(list) {
@@ -317,9 +477,18 @@ function handleFiles(list) {
   queue.push(...added);
   added.forEach(makeThumb);
   updateQueueVisibility();
-  if (files.length > 1) notice(`${files.length} images queued. They are processed one after another; you can edit each as soon as it is done.`);
+  if (files.length > 1) notice(`${files.length} images added. They are done one after another; open any finished one to edit it.`);
   // the first new image is shown as soon as it is done, unless the user is busy editing
   state.showNext = added[0].key;
+  // the photo itself shows at once, under the progress; the editor opens when its mask is in
+  if (!state.hasResult) {
+    $("dropzone").hidden = true;
+    $("result").hidden = false;
+    setState("loading");
+  }
+  showPhoto(added[0].file);
+  progress(window.mattePy ? "Reading your photo…" : "Getting ready…", null);
+  status(files.length > 1 ? `Working on ${files.length} images…` : `Working on ${added[0].name}…`);
   runQueue();
 }
 
@@ -368,7 +537,7 @@ function failItem(item, err) {
     $("dropzone").hidden = false;
     setState("error");
   }
-  status("Ready");
+  status(state.hasResult ? "Ready" : "Ready: choose another image");
 }
 
 /** Decode the next queued image ahead (its bytes to Python, once); a failure is left for
@@ -400,13 +569,13 @@ async function processItem(item) {
   const T = item.timings; // this image's timings (state.timings.run: the latest image's)
   state.timings.run = T;
   const first = !state.hasResult;
+  const shown = () => state.showNext === item.key && !$("photo").hidden; // its photo is up
   if (first) {
     $("dropzone").hidden = true;
     $("result").hidden = false;
     setState("loading");
-    $("busy").hidden = false;
   }
-  $("progress-panel").open = true;
+  if (shown() && !window.mattePy) progress("Getting ready…", null);
   try {
     const py = await pyReady;
     if (item.pyId != null) item.retryable = true; // a retry, or decoded ahead: Python has it
@@ -419,6 +588,8 @@ async function processItem(item) {
     if (!resumed && item.pyId == null) {
       const bytes = new Uint8Array(await item.file.arrayBuffer());
       step("decode", "active", "");
+      if (shown()) progress("Reading your photo…", null);
+      await new Promise((r) => setTimeout(r, 0)); // let the card paint before the decode
       opened = py.add_image(bytes, item.name);
       if (opened.error) {
         step("decode", "failed", "");
@@ -427,11 +598,11 @@ async function processItem(item) {
       item.pyId = opened.id;
       item.size = [opened.width, opened.height];
       item.retryable = true; // decoded: what fails from here on (model, run) can be retried
-      if (first) $("busy-text").textContent = "Removing the background…";
     }
     if (opened) {
       T.decode = opened.ms;
       step("decode", "done", `${opened.width}×${opened.height}`);
+      item.facts = { decode: `${opened.width}×${opened.height}` };
       if (opened.notes && opened.notes.length) notice(Array.from(opened.notes).join(" "));
     }
     const [w, h] = item.size;
@@ -440,6 +611,7 @@ async function processItem(item) {
     const session = ensureSession(modelId); // the preview below does not wait for it
     const run = async (stage) => {
       const tInf = performance.now();
+      if (shown()) progress("Removing the background…", null);
       const timer = setInterval(() => step("inference", undefined, secs(performance.now() - tInf)), 500);
       try {
         const seg = await py.segment(item.pyId, modelId, stage);
@@ -462,8 +634,8 @@ async function processItem(item) {
         T.preview = { ...pre.times, shown: performance.now() - t0 };
         item.stage = "preview";
         setItemStatus(item, "preview", "Preview");
+        drawCutout(item);
         if (first || state.showNext === item.key) activate(item);
-        $("busy").hidden = true;
         document.body.dataset.stage = "preview";
         emit("preview", { name: item.name, timings: T });
         if (item.drop !== latestDrop) { // newer images were dropped: their previews first
@@ -474,14 +646,24 @@ async function processItem(item) {
         updateChip();
       }
     }
-    if (!bridge.hasSession(fileModelId(modelId))) status("Waiting for the model…");
+    if (!bridge.hasSession(fileModelId(modelId))) {
+      status(state.download ? `Downloading the AI model (${shortLabel(modelId)})…` : "Preparing the AI model…");
+      state.waiting = fileModelId(modelId); // a fusion waits for its edges model's file
+      if (shown()) {
+        const d = state.download && state.download.id === state.waiting ? state.download : null;
+        progress(d ? downloadText(state.waiting) : "Preparing the AI model…", d ? d.got / d.total : null,
+          d ? `${mbNum(d.got)} of ${mb(d.total)}` : "");
+      }
+    }
     try {
       await session;
+      state.waiting = null;
     } catch (err) {
       throw new UserError(`The model could not be loaded (${err.message || err}). Your image `
         + "is kept: press Try again, or pick another model.");
     }
-    bar(null);
+    state.waiting = null;
+    if (shown()) progress("Removing the background…", null);
     status(item.stage === "preview"
       ? `Preview shown; computing the full-quality mask of ${item.name}… You can edit already.`
       : `Removing the background of ${item.name} with ${modelInfo(modelId).label}…`);
@@ -491,14 +673,17 @@ async function processItem(item) {
     const times = seg.times;
     step("inference", "done", secs(times.inference));
     step("finish", "done", secs(times.postprocess));
+    item.facts = { ...item.facts, inference: secs(times.inference), finish: secs(times.postprocess) };
     Object.assign(T, times, { total: performance.now() - T.start });
     state.timings.run = T;
     const wasPreview = item.stage === "preview";
     item.stage = "final";
     setItemStatus(item, "done");
+    drawCutout(item);
+    state.batchDirty = true;
+    if (state.hasResult) scheduleAutosave();
     updateChip();
     state.unsaved = true;
-    bar(1);
     if (state.activeKey === item.key) {
       // Python has redrawn the view with the new mask (or does so when the stroke or refine
       // preview in progress ends: seg.pending)
@@ -508,7 +693,8 @@ async function processItem(item) {
       activate(item);
       document.body.dataset.stage = "final";
     }
-    status(`Done in ${secs(performance.now() - t0)} · ${w}×${h}`);
+    status(state.activeKey === item.key || !state.activeKey ? `${item.name} is ready · ${w}×${h}`
+      : `${item.name} is ready: open it from the strip below the image.`);
     emit("done", { name: item.name, timings: T });
   } catch (err) {
     if (item.status === "working" && item.stage === "preview") {
@@ -523,7 +709,8 @@ async function processItem(item) {
       failItem(item, err);
     }
   } finally {
-    $("busy").hidden = true;
+    state.waiting = null;
+    if (state.showNext === item.key && ["done", "preview", "failed"].includes(item.status)) hidePhoto();
   }
 }
 
@@ -533,28 +720,39 @@ function updateChip() {
   const preview = Boolean(item && item.stage === "preview");
   $("stage-chip").hidden = !preview;
   if (preview) {
-    $("stage-chip-text").textContent = item.status === "working"
-      ? `Preview · ${modelInfo(state.modelId).label.split(" (")[0]} is refining it…`
-      : "Preview · the full-quality mask follows";
+    const d = state.download && state.download.id === fileModelId(state.modelId) ? state.download : null;
+    $("stage-chip-text").textContent = d
+      ? `Preview · downloading the full-quality model (${mbNum(d.got)} of ${mb(d.total)})`
+      : item.status === "working"
+        ? `Preview · ${shortLabel(state.modelId)} is refining it…`
+        : "Preview · the full-quality mask follows";
   }
 }
 
 function activate(item) {
   if (!item || !["done", "preview"].includes(item.status) && !(item.status === "working"
     && item.stage === "preview") || !window.mattePy) return;
+  const prev = itemByKey(state.activeKey);
   const info = window.mattePy.activate(item.pyId);
   if (info.error) {
     showError(info.error);
     return;
   }
+  if (prev && prev !== item) { drawCutout(prev); state.batchDirty = true; }
   state.activeKey = item.key;
   state.fileName = item.name;
   state.hasResult = true;
   queue.forEach((q) => q.el && q.el.setAttribute("aria-current", String(q === item)));
   $("file-info").textContent = `${item.name} · ${info.width}×${info.height}`;
+  if (!state.busy || item.status === "done") status(`${item.name} · ${info.width}×${info.height}`); // the footer follows the open image
+  if (item.facts) { // the About dialog's steps describe the open image, not the last one run
+    for (const st of ["decode", "inference", "finish"]) step(st, item.facts[st] ? "done" : "", item.facts[st] || "");
+  }
   $("download").disabled = false;
   $("copy").disabled = !(navigator.clipboard && window.ClipboardItem);
+  hidePhoto();
   editor.open(info.width, info.height);
+  if (!state.userBrushSize) sizeBrushToView();
   syncPanels(info);
   onHistory(info);
   setState("done");
@@ -582,11 +780,25 @@ async function autosave() {
     await store.save({ name: snap.name, file: snap.file, ai: snap.ai, mask: snap.mask,
       ops: snap.ops, background: snap.background, settings: snap.settings,
       width: snap.width, height: snap.height, saved: Date.now() });
+    if (state.batchDirty) await saveBatch();
     document.body.dataset.autosaved = String(Date.now());
   } catch (err) {
     notice(`Autosave is off: this browser refused to store the session (${err && err.name || err}). `
       + "Editing still works; download your result before closing the tab.");
   }
+}
+
+/** The batch's other finished images, in strip order, with the open image's place in it. */
+async function saveBatch() {
+  state.batchDirty = false;
+  const snap = window.mattePy.batch_snapshot();
+  const byId = new Map(Array.from(snap.items, (r) => [r.id, r]));
+  const order = [];
+  for (const q of queue) {
+    if (q.key === state.activeKey) order.push({ active: true });
+    else if (byId.has(q.pyId)) order.push(byId.get(q.pyId));
+  }
+  await store.saveBatch({ order, skipped: Array.from(snap.skipped), bytes: snap.bytes, saved: Date.now() });
 }
 
 async function restoreSaved() {
@@ -609,28 +821,43 @@ async function restoreSaved() {
   }
   const item = { key: nextKey++, file: new File([saved.file], saved.name), name: saved.name,
     pyId: info.id, status: "done", error: null, el: null };
-  queue.push(item);
-  await makeThumb(item);
-  setItemStatus(item, "done");
+  // the rest of the batch, in its order around the open image
+  let batch = null;
+  try { batch = await store.loadBatch(); } catch { batch = null; }
+  const others = [];
+  const failedBack = [];
+  for (const rec of (batch && batch.order) || [{ active: true }]) {
+    if (rec.active) { queue.push(item); continue; }
+    const r = py.restore_item(rec.file, rec.name, rec.width, rec.height, rec.ai, rec.mask);
+    if (r.error) { failedBack.push(rec.name); continue; }
+    const q = { key: nextKey++, file: new File([rec.file], rec.name), name: rec.name, pyId: r.id,
+      status: "done", stage: "final", error: null, el: null };
+    queue.push(q);
+    others.push(q);
+  }
+  if (!queue.includes(item)) queue.unshift(item);
+  for (const q of queue) {
+    await makeThumb(q);
+    setItemStatus(q, "done");
+    if (q !== item) drawCutout(q);
+  }
+  updateQueueVisibility();
   $("dropzone").hidden = true;
   $("result").hidden = false;
   ["decode", "inference", "finish"].forEach((s) => step(s, "done", ""));
   activate(item);
   state.unsaved = false;
-  const el = $("notice");
-  el.textContent = `Restored your last session (${saved.name}, saved ${new Date(saved.saved).toLocaleString()}). `;
-  const discard = document.createElement("button");
-  discard.type = "button";
-  discard.className = "button small";
-  discard.id = "discard-restore";
-  discard.textContent = "Discard it";
-  discard.addEventListener("click", async () => {
-    await store.clear().catch(() => {});
-    state.unsaved = false;
-    location.reload();
-  });
-  el.append(discard);
-  el.hidden = false;
+  drawCutout(item);
+  const lost = [...((batch && batch.skipped) || []), ...failedBack];
+  const n = others.length + 1;
+  notice(`Restored your last session (${n > 1 ? `${n} images, ` : ""}${saved.name} open, saved `
+    + `${new Date(saved.saved).toLocaleString()}).${lost.length ? ` Not kept: ${lost.join(", ")} `
+    + "(over the 200 MB the browser storage keeps for a batch)." : ""}`, {
+    actions: [{ label: "Discard it", id: "discard-restore", onClick: async () => {
+      await store.clear().catch(() => {});
+      state.unsaved = false;
+      location.reload();
+    } }] });
   document.body.dataset.restored = "1";
 }
 
@@ -649,6 +876,73 @@ function onHistory(h) {
   $("undo").disabled = !h.can_undo;
   $("redo").disabled = !h.can_redo;
   if (h.error) showError(h.error);
+  if (h.applied) showApplied(Array.from(h.applied));
+  updateOutput();
+}
+
+const REFINE_NAMES = { feather: "Feather", grow: "Grow", smooth: "Smooth", islands: "Remove specks",
+  holes: "Fill holes", edges: "Refine edges" };
+
+/** The refinements in effect on the mask (since the AI mask or the last reset), in order. */
+function showApplied(list) {
+  const ul = $("applied");
+  const items = list.map((a) => {
+    const li = document.createElement("li");
+    const unit = a.op === "islands" || a.op === "holes" ? " px²" : " px";
+    const v = a.op === "edges" ? "" : ` ${a.op === "grow" && a.value > 0 ? "+" : ""}${a.value}${unit}`;
+    li.textContent = `${REFINE_NAMES[a.op] || a.op}${v}`;
+    return li;
+  });
+  if (!items.length) {
+    const li = document.createElement("li");
+    li.className = "none";
+    li.textContent = "Nothing yet";
+    items.push(li);
+  }
+  ul.replaceChildren(...items);
+  state.applied = list;
+}
+
+/** What the download will be, shown before it is made: the crop frame on the image, and the
+ * size, format and transparency under the Download button (what you see is what you get). */
+function updateOutput() {
+  const py = window.mattePy;
+  if (!py || !state.hasResult) return;
+  const out = py.output_info();
+  if (!out || out.error) return;
+  state.output = { width: out.width, height: out.height, crop: out.crop ? [out.crop.r0, out.crop.c0, out.crop.r1, out.crop.c1] : null };
+  const f = $("format").value;
+  const bg = document.querySelector("[data-bg][aria-pressed=true]")?.dataset.bg || "transparent";
+  const opaque = f === "jpeg" || bg !== "transparent";
+  $("format").options[0].textContent = opaque ? "PNG" : "PNG (transparent)";
+  $("format").options[1].textContent = opaque ? "WebP" : "WebP (transparent)";
+  const what = f === "mask" ? "black-and-white mask"
+    : f === "jpeg" ? (bg === "transparent" ? "white background" : "background as shown")
+      : opaque ? "background as shown" : "transparent background";
+  $("export-summary").textContent = `${out.width} × ${out.height} px · ${what}${out.crop ? " · cropped" : ""}`;
+  placeCropFrame();
+}
+
+function placeCropFrame() {
+  const el = $("crop-frame");
+  const o = state.output;
+  const v = editor && editor.view;
+  if (!o || !o.crop || !v || !v.width || !$("photo").hidden || v.mode === "compare") { el.hidden = true; return; }
+  const [r0, c0, r1, c1] = o.crop;
+  el.hidden = false;
+  el.style.transform = `translate(${(c0 - v.ox) * v.zoom}px, ${(r0 - v.oy) * v.zoom}px)`;
+  el.style.width = `${(c1 - c0) * v.zoom}px`;
+  el.style.height = `${(r1 - r0) * v.zoom}px`;
+  $("crop-size").textContent = `${c1 - c0} × ${r1 - r0}`;
+}
+
+/** A brush of about 32 screen pixels on the fitted image, whatever the photo's resolution. */
+function sizeBrushToView() {
+  const z = editor.view.zoom || 1;
+  const px = Math.max(2, Math.min(400, Math.round(32 / z)));
+  $("brush-size").value = px;
+  $("brush-size-out").textContent = `${px} px`;
+  editor.setSize(px);
 }
 
 function pressed(selector, value, attr) {
@@ -661,6 +955,7 @@ function syncPanels(info) {
   $("crop").checked = Boolean(info.crop);
   $("decontaminate").checked = Boolean(info.decontaminate);
   updateImgboxBackground();
+  updateOutput();
 }
 
 function updateImgboxBackground() {
@@ -674,16 +969,19 @@ function wireEditor() {
     py: new Proxy({}, { get: (_, name) => (...args) => window.mattePy[name](...args) }),
     stage: $("stage"), canvas: $("canvas"), before: $("canvas-before"), imgbox: $("imgbox"),
     cursor: $("cursor"), handle: $("compare-handle"), onHistory,
-    onStatus: (v) => { $("zoom-label").textContent = `${Math.round(v.zoom * (window.devicePixelRatio || 1) * 100)}%`; },
+    onStatus: (v) => {
+      $("zoom-label").textContent = `${Math.round(v.zoom * (window.devicePixelRatio || 1) * 100)}%`;
+      placeCropFrame();
+    },
   });
   state.editor = editor;
   state.brushTimes = editor.brushTimes;
   document.querySelectorAll("[data-view]").forEach((b) => b.addEventListener("click", () => editor.setMode(b.dataset.view)));
   document.querySelectorAll("[data-tool]").forEach((b) => b.addEventListener("click", () => editor.setTool(b.dataset.tool)));
   editor.on((what, value) => {
-    if (what === "mode") pressed("[data-view]", value, "view");
+    if (what === "mode") { pressed("[data-view]", value, "view"); placeCropFrame(); }
     if (what === "tool") pressed("[data-tool]", value, "tool");
-    if (what === "size") { $("brush-size").value = value; $("brush-size-out").textContent = value; }
+    if (what === "size") { $("brush-size").value = value; $("brush-size-out").textContent = `${value} px`; }
     if (what === "hardness") { $("brush-hardness").value = Math.round(value * 100); $("brush-hardness-out").textContent = `${Math.round(value * 100)}%`; }
   });
   $("undo").addEventListener("click", () => editor.undo());
@@ -699,7 +997,8 @@ function wireEditor() {
     el.addEventListener("input", update);
     update();
   };
-  slider("brush-size", (v) => `${v}`, (v) => editor.setSize(v));
+  slider("brush-size", (v) => `${v} px`, (v) => editor.setSize(v));
+  $("brush-size").addEventListener("input", () => { state.userBrushSize = true; });
   slider("brush-hardness", (v) => `${v}%`, (v) => editor.setHardness(v / 100));
   slider("brush-strength", (v) => `${v}%`, (v) => editor.setStrength(v / 100));
   $("brush-edge").addEventListener("change", (e) => editor.setEdge(e.target.checked));
@@ -714,15 +1013,16 @@ function wireEditor() {
       if (r && r.error) showError(r.error);
       editor.render();
     };
+    const unit = ` ${el.dataset.unit || ""}`;
     el.addEventListener("input", () => {
-      out.textContent = el.value;
+      out.textContent = `${el.value}${unit}`;
       if (!pending) pending = requestAnimationFrame(preview);
     });
     el.addEventListener("change", () => {
       if (pending) { cancelAnimationFrame(pending); preview(); }
       onHistory(window.mattePy.refine_commit());
-      el.value = 0;
-      out.textContent = "0";
+      el.value = 0; // the change is applied (listed under Applied); the slider adds the next one
+      out.textContent = `0${unit}`;
       editor.render();
     });
   });
@@ -742,6 +1042,7 @@ function wireEditor() {
     pressed("[data-bg]", kind, "bg");
     updateImgboxBackground();
     editor.render();
+    updateOutput();
     scheduleAutosave();
   };
   document.querySelectorAll("[data-bg]").forEach((b) => b.addEventListener("click", () => setBg(b.dataset.bg)));
@@ -763,8 +1064,8 @@ function wireEditor() {
     scheduleAutosave();
   });
   document.querySelector(".side").addEventListener("change", scheduleAutosave);
-  $("shadow").addEventListener("change", (e) => { window.mattePy.set_shadow(e.target.checked); editor.render(); });
-  const crop = () => window.mattePy.set_crop($("crop").checked, Number($("crop-margin").value));
+  $("shadow").addEventListener("change", (e) => { window.mattePy.set_shadow(e.target.checked); editor.render(); updateOutput(); });
+  const crop = () => { window.mattePy.set_crop($("crop").checked, Number($("crop-margin").value)); updateOutput(); };
   $("crop").addEventListener("change", crop);
   $("crop-margin").addEventListener("input", () => { $("crop-margin-out").textContent = `${$("crop-margin").value} px`; crop(); });
 
@@ -774,6 +1075,7 @@ function wireEditor() {
     const f = $("format").value;
     $("download").textContent = fmtLabel[f];
     $("quality-row").hidden = !(f === "webp" || f === "jpeg");
+    updateOutput();
   });
   $("quality-row").hidden = true;
   $("quality").addEventListener("input", () => { $("quality-out").textContent = $("quality").value; });
@@ -782,15 +1084,34 @@ function wireEditor() {
   $("help-button").addEventListener("click", () => toggleHelp(true));
   $("help-close").addEventListener("click", () => toggleHelp(false));
   $("help").addEventListener("click", (e) => { if (e.target === $("help")) toggleHelp(false); });
+  $("about-button").addEventListener("click", () => toggleAbout(true));
+  $("about-close").addEventListener("click", () => toggleAbout(false));
+  $("about").addEventListener("click", (e) => { if (e.target === $("about")) toggleAbout(false); });
   window.addEventListener("keydown", (e) => {
     if (e.key === "?" && !e.ctrlKey && !e.metaKey && e.target.tagName !== "INPUT") { e.preventDefault(); toggleHelp($("help").hidden); }
     if (e.key === "Escape" && !$("help").hidden) toggleHelp(false);
+    if (e.key === "Escape" && !$("about").hidden) toggleAbout(false);
+  });
+  // the compare divider is a slider: arrow keys move it, Home/End to the sides
+  $("compare-handle").addEventListener("keydown", (e) => {
+    const stepBy = { ArrowLeft: -0.05, ArrowDown: -0.05, ArrowRight: 0.05, ArrowUp: 0.05, PageDown: -0.25, PageUp: 0.25 }[e.key];
+    const to = e.key === "Home" ? 0 : e.key === "End" ? 1 : null;
+    if (stepBy === undefined && to === null) return;
+    e.preventDefault();
+    e.stopPropagation();
+    editor.setCompare(to ?? editor.view.comparePos + stepBy);
   });
 }
 
 function toggleHelp(show) {
   $("help").hidden = !show;
   if (show) $("help-close").focus();
+}
+
+function toggleAbout(show) {
+  $("about").hidden = !show;
+  if (show) $("about-close").focus();
+  else $("about-button").focus({ preventScroll: true });
 }
 
 function exportOptions() {
@@ -813,14 +1134,14 @@ async function download() {
   const py = await pyReady;
   $("download").disabled = true;
   const o = exportOptions();
-  status(`Encoding ${o.maskOnly ? "mask" : o.format.toUpperCase()}…`);
+  status(`Preparing ${o.maskOnly ? "the mask" : `the ${o.format.toUpperCase()}`}…`);
   await new Promise((r) => setTimeout(r, 0)); // let the status paint
   try {
     const out = py.export_image(o.format, o.quality, o.maskOnly);
     if (out.error) throw new UserError(out.error);
     saveBlob(out.bytes, out.name, out.mime);
     state.unsaved = false;
-    status(`Saved ${out.name} (${mb(out.bytes.length)}, encoded in ${secs(out.ms)})`);
+    status(`Saved ${out.name} (${size(out.bytes.length)})`);
   } catch (err) {
     showError(`The download failed: ${err.message || err}`);
   } finally {
@@ -843,9 +1164,10 @@ async function copyToClipboard() {
 async function downloadAll() {
   const py = await pyReady;
   const o = exportOptions();
-  status("Encoding all images…");
+  status("Preparing the zip of all images…");
   await new Promise((r) => setTimeout(r, 0));
-  const out = py.export_zip(o.format, o.quality, o.maskOnly);
+  const ids = queue.filter((q) => q.status === "done" && (!q.pick || q.pick.checked)).map((q) => q.pyId);
+  const out = py.export_zip(o.format, o.quality, o.maskOnly, ids);
   if (out.error) { showError(out.error); return; }
   saveBlob(out.bytes, out.name, "application/zip");
   state.unsaved = false;
@@ -900,6 +1222,7 @@ function wireInput() {
   });
   $("download").addEventListener("click", download);
   $("error-close").addEventListener("click", clearError);
+  $("notice-close").addEventListener("click", dismissNotice);
   $("error-retry").addEventListener("click", () => { // the failed images, again, same files
     clearError();
     for (const q of queue) {
@@ -936,7 +1259,14 @@ function wireModelPicker() {
 
 function updateLicense() {
   const m = modelInfo(state.modelId);
-  $("license").textContent = `Model: ${m.label}. License ${m.license}. ${m.license_note || ""}`;
+  $("about-model").textContent = `${m.label}. ${m.summary || `${mb(m.bytes)} download.`}`;
+  $("license").textContent = `${m.license}. ${m.license_note || ""}`;
+}
+
+/** Where the AI runs, in words (About dialog), with the technical name after it. */
+function backendText(backend) {
+  $("backend-words").textContent = backend === "webgpu" ? "This device's graphics chip" : "This device's processor";
+  return bridge.backendLabel(backend, state.caps);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1026,9 +1356,64 @@ async function registerOffline() {
 // ---------------------------------------------------------------------------------------------
 // Boot
 
+const TOUCH = window.matchMedia("(pointer: coarse)").matches;
+const RUNTIME_BYTES = 33e6; // PyScript, Pyodide, numpy, Pillow, onnxruntime-web (README "Offline")
+
+/** Touch screens get touch words: no "drop", no Ctrl+V, touch gestures first in the help. */
+function touchWording() {
+  if (!TOUCH) return;
+  document.body.dataset.touch = "1";
+  $("drop-title").textContent = "Choose a photo to remove its background";
+  $("drop-hint").textContent = "from your photos or camera, or";
+  $("stage").setAttribute("aria-label", "Image. Paint with one finger; pinch to zoom; two fingers to move.");
+  document.querySelectorAll("#help .keys-only").forEach((el) => { el.hidden = true; });
+}
+
+/** Phones and slow or metered connections start with the fast model (unless one was chosen). */
+function slowStart(catalog) {
+  const c = navigator.connection;
+  const slow = Boolean(c && (c.saveData || ["slow-2g", "2g", "3g"].includes(c.effectiveType)));
+  const small = window.matchMedia("(max-width: 600px)").matches;
+  const fast = catalog.models.find((m) => m.id === (catalog.models.find((x) => x.id === catalog.default) || {}).preview);
+  return (slow || small) && fast ? { fast, reason: slow ? "connection" : "phone" } : null;
+}
+
+/** What the first use downloads, once, said before it starts (on the start screen). */
+function firstUseCost() {
+  const el = $("first-use");
+  if (navigator.serviceWorker && navigator.serviceWorker.controller) { // a later visit: stored
+    el.textContent = "The app is stored on this device: it works offline too.";
+    el.hidden = false;
+    return;
+  }
+  const m = modelInfo(state.modelId);
+  const inSize = m.members && Object.values(m.members).includes(m.preview); // a fusion counts it
+  const pre = m.preview && m.preview !== m.id && !inSize ? modelInfo(m.preview) : null;
+  const total = RUNTIME_BYTES + m.bytes + (pre ? pre.bytes : 0);
+  el.textContent = `First use downloads about ${Math.round(total / 1e6)} MB (the app and the `
+    + `${shortLabel(m.id)} AI model), once; after that it works offline.`;
+  if (state.slowStart && state.slowStart.best) {
+    const b = state.slowStart.best;
+    el.textContent += ` The fast model is used ${state.slowStart.reason === "phone" ? "on phones" : "on this connection"}; `;
+    const btn = document.createElement("button");
+    btn.type = "button";
+    btn.id = "use-best";
+    btn.textContent = `use the best (${mb(b.bytes)})`;
+    btn.addEventListener("click", () => {
+      $("model").value = b.id;
+      $("model").dispatchEvent(new Event("change"));
+      state.slowStart = null;
+      firstUseCost();
+    });
+    el.append(btn);
+  }
+  el.hidden = false;
+}
+
 async function boot() {
   wireInput();
   wireEditor();
+  touchWording();
   status("Starting…");
   step("python", "active", "");
   const [caps, catalog] = await Promise.all([bridge.probe(), loadCatalog()]);
@@ -1036,11 +1421,17 @@ async function boot() {
   state.catalog = catalog;
   const saved = localStorage.getItem(STORAGE_KEY);
   const params = new URLSearchParams(location.search);
-  const wanted = params.get("model") || saved || catalog.default;
+  let wanted = params.get("model") || saved || catalog.default;
+  const slowly = !params.get("model") && !saved && slowStart(catalog);
+  if (slowly) {
+    state.slowStart = { reason: slowly.reason, best: modelInfo(catalog.default) || catalog.models.find((m) => m.id === catalog.default) };
+    wanted = slowly.fast.id;
+  }
   state.modelId = catalog.models.some((m) => m.id === wanted) ? wanted : catalog.default;
+  state.firstDownload = !(navigator.serviceWorker && navigator.serviceWorker.controller);
   wireModelPicker();
-  $("backend").textContent = bridge.backendLabel(
-    caps.webgpu && preferredBackend() === "webgpu" ? "webgpu" : "wasm", caps);
+  firstUseCost();
+  $("backend").textContent = backendText(caps.webgpu && preferredBackend() === "webgpu" ? "webgpu" : "wasm");
   emit("probe", { caps });
   startEmbed(); // the postMessage API when framed (NEW section at the end)
   ensureSession(state.modelId); // in parallel with Python start-up
@@ -1048,11 +1439,11 @@ async function boot() {
   restoreSaved(); // a session autosaved before a reload or a crash comes back
   registerOffline(); // offline section: sw.js, once start-up is over
   setState("ready-shell");
-  status("Loading the model and Python in the background. You can drop an image now.");
+  status(state.hasResult || state.busy ? "Getting ready…" : "Getting ready in the background: you can choose an image now.");
   Promise.allSettled([pyReady, state.sessions.get(fileModelId(state.modelId))]).then((r) => {
     if (r.every((x) => x.status === "fulfilled")) {
       state.timings.ready = performance.now() - state.t0;
-      if (!state.busy) status(`Ready in ${secs(state.timings.ready)}. Your images stay on this device.`);
+      if (!state.busy && !state.hasResult) status("Ready. Your images stay on this device.");
       document.body.dataset.ready = "1";
       emit("ready");
     }

@@ -47,6 +47,9 @@ export function createEditor({ py, stage, canvas, before, imgbox, cursor, handle
     stage.classList.toggle("pixelated", view.zoom * dpr() >= 2);
     const { w } = stageSize();
     handle.style.left = `${view.comparePos * w}px`;
+    const pct = Math.round(view.comparePos * 100);
+    handle.setAttribute("aria-valuenow", String(pct));
+    handle.setAttribute("aria-valuetext", `${pct}% original, ${100 - pct}% cut-out`);
     before.style.clipPath = `inset(0 ${100 - view.comparePos * 100}% 0 0)`;
     if (view.mode === "compare") {
       // the clip is in the canvas's own box: convert the stage x into it
@@ -105,6 +108,7 @@ export function createEditor({ py, stage, canvas, before, imgbox, cursor, handle
   }
 
   function zoomAt(newZoom, sx, sy) {
+    view.fitted = false;
     const z = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, newZoom));
     const ix = view.ox + sx / view.zoom;
     const iy = view.oy + sy / view.zoom;
@@ -120,6 +124,7 @@ export function createEditor({ py, stage, canvas, before, imgbox, cursor, handle
     view.zoom = Math.max(MIN_ZOOM, Math.min(z, MAX_ZOOM));
     view.ox = -(w / view.zoom - view.width) / 2;
     view.oy = -(h / view.zoom - view.height) / 2;
+    view.fitted = true; // a resize of the stage (batch strip, rotation) fits again
     render();
   }
 
@@ -238,6 +243,7 @@ export function createEditor({ py, stage, canvas, before, imgbox, cursor, handle
       return;
     }
     if (panning) {
+      view.fitted = false;
       view.ox = panning.ox - (p.x - panning.x) / view.zoom;
       view.oy = panning.oy - (p.y - panning.y) / view.zoom;
       clampPan();
@@ -291,7 +297,10 @@ export function createEditor({ py, stage, canvas, before, imgbox, cursor, handle
     updateCursor(p);
   }, { passive: false });
 
-  new ResizeObserver(() => { if (active) scheduleRender(); }).observe(stage);
+  new ResizeObserver(() => {
+    if (!active) return;
+    if (view.fitted) fit(); else scheduleRender();
+  }).observe(stage);
 
   // --- keyboard --------------------------------------------------------------------------------
   function typing(e) {
@@ -372,6 +381,8 @@ export function createEditor({ py, stage, canvas, before, imgbox, cursor, handle
     setSize(v) { brush.size = v; listeners.forEach((f) => f("size", v)); },
     setHardness(v) { brush.hardness = Math.round(v * 100) / 100; listeners.forEach((f) => f("hardness", brush.hardness)); },
     setStrength(v) { brush.strength = v; },
+    /** Move the before/after divider to ``pos`` (0..1 of the stage width). */
+    setCompare(pos) { view.comparePos = Math.min(1, Math.max(0, pos)); layout(); },
     setEdge(v) { brush.edge = v; },
     undo() { onHistory && onHistory(py.undo()); },
     redo() { onHistory && onHistory(py.redo()); },

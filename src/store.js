@@ -1,4 +1,5 @@
-// Autosave store: one record in IndexedDB holding the open image's file, masks and settings.
+// Autosave store: a record in IndexedDB holding the open image's file, masks and settings,
+// and one with the batch's other finished images.
 // Everything stays in this browser's storage on this device.
 
 const DB = "matte";
@@ -31,4 +32,8 @@ async function tx(mode, fn) {
 
 export const load = () => tx("readonly", (s) => s.get(KEY));
 export const save = (record) => tx("readwrite", (s) => s.put(record, KEY));
-export const clear = () => tx("readwrite", (s) => s.delete(KEY));
+// The rest of a batch (finished images other than the open one), one record, within the
+// budget matte.web.BATCH_BUDGET; see app.js "Autosave".
+export const loadBatch = () => tx("readonly", (s) => s.get("batch"));
+export const saveBatch = (record) => tx("readwrite", (s) => s.put(record, "batch"));
+export const clear = () => tx("readwrite", (s) => { s.delete("batch"); return s.delete(KEY); });

@@ -117,8 +117,13 @@ stroke did *not* change (the known foreground/background around it), the windows
 averaged (weighted by the colour spread of their known pixels) and evaluated on the pixels the
 stroke changed. Each such pixel takes that value clipped between its value before the stroke and
 the painted one (an erase stroke never raises alpha), so a restore stroke over hair brings back
-the strands and leaves the gaps transparent. (:func:`matte.refine.refine_edges` fits the mask
-itself, which inside a stroke is uniform, so it could only blur the stroke's boundary.) Only
+the strands and leaves the gaps transparent. The linear fit alone leaves a haze over a plain
+wall next to hair (about 30/255 on the astronaut's grey wall), so the value is also capped by
+:func:`_fg_bg_alpha`: the pixel's position between the local known background and foreground
+colours, with a dead zone of 2.5 background standard deviations, which is exactly 0 on pixels
+that look like the plain background nearby (``tests/model/test_edge_brush.py``).
+(:func:`matte.refine.refine_edges` fits the mask itself, which inside a stroke is uniform, so
+it could only blur the stroke's boundary.) Only
 crops around the tiles the stroke touched are processed (one crop when compact, else one per
 row of tiles), in the fast form (statistics on blocks of 1/8 of the window radius): the cost
 follows the painted area. The live view shows the raw brush until the stroke ends.
@@ -509,6 +514,92 @@ def _snap_alpha(
     fine = refine._bilinear_at(avg, ys, xs, s)
     q = fine[:, 3] + (fine[:, :3] * (rgb[ys, xs] / 255.0)).sum(axis=1)
     return q, fine[:, 4] > 0.999
+
+
+def _fg_bg_alpha(
+    rgb: U8, alpha: U8, known: np.ndarray, r: int, ys: np.ndarray, xs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Alpha from the local foreground and background colours, with a noise dead zone.
+
+    In every (2r+1)^2 window the mean colour ``B`` of the known background (known pixels with
+    alpha <= 8) and the mean colour ``F`` of the known foreground (alpha >= 247) are taken
+    (on s x s blocks, ``s = max(1, r // 8)``, sampled bilinearly). A pixel of colour ``I``
+    gets ``t = (I - B) . (F - B) / |F - B|^2``, less a dead zone of 2.5 standard deviations
+    of the background around its local mean (measured on up to 4096 known background pixels
+    of the crop) along ``F - B``, rescaled and clipped to 0..1: a pixel that looks like the
+    plain background nearby gets exactly 0, which the guided fit of :func:`_snap_alpha`
+    cannot promise (its linear model leaves a haze of tens of levels over a plain wall next
+    to hair).
+
+    Parameters
+    ----------
+    rgb : ndarray of shape (h, w, 3), dtype uint8
+    alpha : ndarray of shape (h, w), dtype uint8
+    known : ndarray of shape (h, w), dtype bool
+        Pixels whose alpha is trusted.
+    r : int
+        Window radius in px.
+    ys, xs : ndarray of shape (n,), dtype intp
+        The pixels where the estimate is wanted.
+
+    Returns
+    -------
+    t : ndarray of shape (n,), dtype float64
+        Estimated alpha in 0..1.
+    valid : ndarray of shape (n,), dtype bool
+        Where both sides were seen nearby and their colours differ (elsewhere ``t`` means
+        nothing).
+    """
+    h, w = alpha.shape
+    s = max(1, r // 8)
+    r_low = max(1, round(r / s))
+    hc, wc = -(-h // s), -(-w // s)
+    pad = ((0, hc * s - h), (0, wc * s - w))
+
+    def reduce(x: np.ndarray) -> np.ndarray:
+        """s x s block means of uint8 ``x`` (zero-padded to whole blocks), float in 0..1."""
+        x = np.pad(x, pad + ((0, 0),) * (x.ndim - 2))
+        if s == 1:
+            return x / 255.0
+        return np.asarray(Image.fromarray(x).reduce(s)) / 255.0
+
+    bg = known & (alpha <= 8)
+    fg = known & (alpha >= 247)
+    stack = np.empty((hc, wc, 8), np.float64)
+    stack[..., 0] = reduce(bg.view(np.uint8) * np.uint8(255))
+    stack[..., 1:4] = reduce(np.where(bg[..., None], rgb, 0).astype(np.uint8))
+    stack[..., 4] = reduce(fg.view(np.uint8) * np.uint8(255))
+    stack[..., 5:8] = reduce(np.where(fg[..., None], rgb, 0).astype(np.uint8))
+    sums = _box_sums(stack, r_low)
+    enough = 0.02 * (2 * r_low + 1) ** 2
+    nb, nf = sums[..., 0], sums[..., 4]
+    low = np.empty((hc, wc, 7), np.float64)
+    low[..., 0:3] = sums[..., 1:4] / np.maximum(nb, 1e-9)[..., None]
+    low[..., 3:6] = sums[..., 5:8] / np.maximum(nf, 1e-9)[..., None]
+    low[..., 6] = (nb >= enough) & (nf >= enough)
+    fine = refine._bilinear_at(low, ys, xs, s)
+    b, f = fine[:, 0:3], fine[:, 3:6]
+    valid = fine[:, 6] > 0.999
+    # the background's noise around its local mean, per channel, from a sample of its pixels
+    by, bx = np.nonzero(bg)
+    if len(by) > 4096:
+        pick = np.linspace(0, len(by) - 1, 4096).astype(np.intp)
+        by, bx = by[pick], bx[pick]
+    var = np.full(3, 1.0 / 255.0**2)
+    if len(by) >= 16:
+        ref = refine._bilinear_at(low, by, bx, s)
+        ok = ref[:, 6] > 0.999
+        if ok.sum() >= 16:
+            res = rgb[by[ok], bx[ok]] / 255.0 - ref[ok, 0:3]
+            var = np.maximum((res * res).mean(axis=0), var)
+    d = f - b
+    dd = (d * d).sum(axis=1)
+    valid &= dd >= 0.08**2
+    dd = np.where(valid, dd, 1.0)
+    t = ((rgb[ys, xs] / 255.0 - b) * d).sum(axis=1) / dd
+    dead = np.minimum(2.5 * np.sqrt((d * d * var).sum(axis=1) / dd) / np.sqrt(dd), 0.5)
+    t = np.clip((t - dead) / (1.0 - dead), 0.0, 1.0)
+    return t, valid
 
 
 # --------------------------------------------------------------------------------------------
@@ -978,6 +1069,11 @@ class EditSession:
             q, valid = _snap_alpha(
                 self._rgb[outer.slices], self._alpha[outer.slices], known, r, ys, xs
             )
+            # a pixel that looks like the plain background next to it stays background
+            t, fb = _fg_bg_alpha(
+                self._rgb[outer.slices], self._alpha[outer.slices], known, r, ys, xs
+            )
+            q = np.where(fb, np.minimum(q, t), q)
             est = np.clip(np.rint(q * 255.0), 0, 255).astype(np.uint8)
             off = 0
             for i, (py, px) in pairs:

@@ -78,6 +78,17 @@ class BridgeRunner:
         return out
 
 
+#: The side of a batch thumbnail, in pixels (the strip shows them at 76 CSS px, 2x for HiDPI).
+THUMB = 152
+#: What the autosave of a batch keeps besides the open image: files plus compressed masks.
+BATCH_BUDGET = 200 * 2**20
+
+
+#: Images with a side shorter than this are refused by :meth:`WebApp.add_image` (a 1x1 image
+#: would "work" and show one pixel at 3200%).
+MIN_SIDE = 16
+
+
 @dataclass
 class Item:
     """One image of the batch: its file bytes (compressed, cheap to keep) and its masks."""
@@ -93,6 +104,7 @@ class Item:
     # raw output of the preview model (u2netp, 320x320 float32, 400 KB), kept until the final
     # stage of a fusion reuses it: (model id, output)
     preview_raw: tuple[str, np.ndarray] | None = None
+    thumb: np.ndarray | None = None  # (h, w, 4) uint8: the cut-out, at most THUMB px a side
 
 
 class WebApp:
@@ -158,7 +170,19 @@ class WebApp:
         rebased = self._apply_pending()  # a stroke or refine preview may just have ended
         s = self.session
         return _obj({"can_undo": bool(s and s.can_undo), "can_redo": bool(s and s.can_redo),
-                     "rebased": rebased})
+                     "rebased": rebased, "applied": _applied(s)})
+
+    def output_info(self) -> Any:
+        """What the download of the open image will be: its ``width`` and ``height`` (after
+        the crop to the subject) and ``crop`` ({r0, c0, r1, c1} in image px, or None); the
+        mask-only export is never cropped (``full_width``, ``full_height``)."""
+        if self.session is None:
+            return _obj({"error": "No image"})
+        h, w = self.session.shape
+        box = self.session.crop_rect()
+        crop = None if box is None else {"r0": box.r0, "c0": box.c0, "r1": box.r1, "c1": box.c1}
+        return _obj({"width": box.width if box else w, "height": box.height if box else h,
+                     "full_width": w, "full_height": h, "crop": crop})
 
     # -- batch ------------------------------------------------------------------------------
     def status(self) -> Any:
@@ -188,11 +212,14 @@ class WebApp:
             decoded = decode(raw, max_pixels=int(max_pixels))
         except MatteError as exc:
             return _obj({"error": str(exc)})
+        h, w = decoded.shape
+        if min(h, w) < MIN_SIDE:
+            return _obj({"error": f"This image is {w}×{h} pixels: too small to be useful. Use a "
+                                  f"photo at least {MIN_SIDE} pixels on each side."})
         item = Item(id=self._next_id, name=str(name or "image"), data=raw, shape=decoded.shape)
         self._next_id += 1
         self.items[item.id] = item
         self._keep(item, decoded)  # it is likely processed (and shown) next
-        h, w = decoded.shape
         return _obj({"id": item.id, "width": w, "height": h, "format": decoded.format,
                      "notes": to_js(decoded.notes), "ms": (time.perf_counter() - t0) * 1e3})
 
@@ -272,6 +299,7 @@ class WebApp:
             item.alpha = alpha
             item.edited = None if item.ops is not None else item.edited
         item.preview = preview
+        item.thumb = _thumb(image.rgb, alpha)
         times["postprocess"] = (time.perf_counter() - t) * 1e3
         s = self.session if self.active is item else None
         return _obj({"times": _obj(times), "preview": preview, "rebased": rebased,
@@ -317,6 +345,8 @@ class WebApp:
         if self.active is not None and self.session is not None:
             self.active.edited = self.session.alpha.copy()
             self.active.ops = self.session.ops
+            if self.decoded is not None and self.decoded[0] == self.active.id:
+                self.active.thumb = _thumb(self.decoded[1].rgb, self.active.edited)
             if self._pending is not None and self._pending[0] == self.active.id:
                 self.active.alpha = self._pending[1]  # its edits are replayed when reopened
                 self.active.edited = None
@@ -583,6 +613,85 @@ class WebApp:
             return out
         return info
 
+    # -- batch: thumbnails, removal, autosave of the whole batch ------------------------------
+    def thumbnail(self, canvas: JsProxy, item_id: int) -> Any:
+        """Draw the item's cut-out (at most :data:`THUMB` px a side) into ``canvas``; the
+        open image's thumbnail shows its edits."""
+        item = self.items.get(int(item_id))
+        if item is not None and item is self.active and self.session is not None \
+                and self.decoded is not None and self.decoded[0] == item.id:
+            item.thumb = _thumb(self.decoded[1].rgb, self.session.alpha)
+        if item is None or item.thumb is None:
+            return _obj({"error": "No thumbnail yet"})
+        h, w = item.thumb.shape[:2]
+        canvas.width, canvas.height = w, h
+        self._blit(canvas, item.thumb)
+        return _obj({"width": w, "height": h})
+
+    def remove_item(self, item_id: int) -> Any:
+        """Forget an item (its file, masks and edits); when it was open nothing is open after.
+        ``{removed, was_active}``."""
+        item = self.items.pop(int(item_id), None)
+        if item is None:
+            return _obj({"removed": False, "was_active": False})
+        for slot in ("decoded", "next_decoded"):
+            got = getattr(self, slot)
+            if got is not None and got[0] == item.id:
+                setattr(self, slot, None)
+        was_active = item is self.active
+        if was_active:
+            self.active, self.session, self.view, self._pending = None, None, None, None
+        return _obj({"removed": True, "was_active": was_active})
+
+    def batch_snapshot(self, budget: int = BATCH_BUDGET) -> Any:
+        """The finished items other than the open one, for the autosave of the whole batch:
+        ``{items: [{id, name, width, height, file, ai, mask?}], skipped: [names]}``, oldest
+        first. Files and zlib-compressed masks are kept while their sum stays within
+        ``budget`` bytes (the open image is saved apart, by :meth:`snapshot`); the items that
+        do not fit are named in ``skipped``."""
+        items, skipped, used = [], [], 0
+        for item in self.items.values():
+            if item is self.active or item.alpha is None or item.preview:
+                continue
+            h, w = item.shape
+            rec = {"id": item.id, "name": item.name, "width": w, "height": h}
+            ai = zlib.compress(np.ascontiguousarray(item.alpha).tobytes(), 1)
+            mask = None if item.edited is None else zlib.compress(
+                np.ascontiguousarray(item.edited).tobytes(), 1)
+            size = len(item.data) + len(ai) + (len(mask) if mask else 0)
+            if used + size > int(budget):
+                skipped.append(item.name)
+                continue
+            used += size
+            rec["file"], rec["ai"] = _bytes_to_js(item.data), _bytes_to_js(ai)
+            if mask is not None:
+                rec["mask"] = _bytes_to_js(mask)
+            items.append(rec)
+        return _obj({"items": items, "skipped": skipped, "bytes": used})
+
+    def restore_item(self, file: JsProxy, name: str, width: int, height: int, ai: JsProxy,
+                     mask: JsProxy | None = None) -> Any:
+        """Add a finished item of an autosaved batch (not opened): ``{id}`` or ``{error}``."""
+        try:
+            h, w = int(height), int(width)
+            raw = file.to_bytes()
+            alpha = np.frombuffer(zlib.decompress(ai.to_bytes()), np.uint8).reshape(h, w).copy()
+            edited = None
+            if hasattr(mask, "to_bytes"):
+                edited = np.frombuffer(zlib.decompress(mask.to_bytes()), np.uint8)
+                edited = edited.reshape(h, w).copy()
+            decoded = decode(raw, max_pixels=None)
+            if decoded.shape != (h, w):
+                raise ValueError(f"saved size {w}x{h} does not match the file")
+        except (MatteError, ValueError, zlib.error) as exc:
+            return _obj({"error": f"{name}: could not be restored ({exc})."})
+        item = Item(id=self._next_id, name=str(name), data=raw, shape=(h, w), alpha=alpha,
+                    edited=edited)
+        item.thumb = _thumb(decoded.rgb, edited if edited is not None else alpha)
+        self._next_id += 1
+        self.items[item.id] = item
+        return _obj({"id": item.id, "width": w, "height": h})
+
     # -- export -----------------------------------------------------------------------------
     def export_image(self, fmt: str = "png", quality: int = 90, mask_only: bool = False) -> Any:
         """Encode the active image at full resolution: ``{bytes, name, mime, ms}``."""
@@ -598,14 +707,17 @@ class WebApp:
         return _obj({"bytes": _bytes_to_js(data), "name": name, "mime": mime,
                      "ms": (time.perf_counter() - t) * 1e3})
 
-    def export_zip(self, fmt: str = "png", quality: int = 90, mask_only: bool = False) -> Any:
-        """Every processed image, encoded, in one zip: ``{bytes, name, count}``."""
+    def export_zip(self, fmt: str = "png", quality: int = 90, mask_only: bool = False,
+                   ids: JsProxy | None = None) -> Any:
+        """The processed images (those of ``ids`` when given), encoded, in one zip:
+        ``{bytes, name, count}``."""
+        wanted = None if ids is None else {int(i) for i in ids}
         buf = io.BytesIO()
         names: set[str] = set()
         count = 0
         with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
             for item in self.items.values():
-                if item.alpha is None:
+                if item.alpha is None or (wanted is not None and item.id not in wanted):
                     continue
                 try:
                     if item is self.active and self.session is not None:
@@ -629,6 +741,46 @@ class WebApp:
             self._decoded(self.active)  # keep the active image decoded
         return _obj({"bytes": _bytes_to_js(buf.getvalue()), "name": "matte-images.zip",
                      "count": count})
+
+
+def _thumb(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """A small RGBA cut-out, at most :data:`THUMB` px a side.
+
+    Parameters
+    ----------
+    rgb : ndarray, shape (h, w, 3), uint8
+    alpha : ndarray, shape (h, w), uint8
+
+    Returns
+    -------
+    ndarray, shape (th, tw, 4), uint8
+    """
+    from PIL import Image
+
+    h, w = alpha.shape
+    step = max(1, max(h, w) // (THUMB * 2))  # cheap decimation first, then a good resize
+    rgba = np.dstack([rgb[::step, ::step], alpha[::step, ::step]])
+    im = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
+    im.thumbnail((THUMB, THUMB), Image.Resampling.BILINEAR)
+    return np.asarray(im)
+
+
+def _applied(sess: EditSession | None) -> list[dict[str, Any]]:
+    """The refinements in effect on the session's mask, oldest first: ``[{op, value}]``
+    (``value``: the slider's value, or None for *Refine edges*); a reset clears the list."""
+    if sess is None:
+        return []
+    out: list[dict[str, Any]] = []
+    for kind, params, _ in sess.ops[0]:
+        if kind in ("reset", "mask"):
+            out = []
+        elif kind == "refine":
+            rest = [float(v) for k, v in params.items() if k != "op"]
+            value: float | int | None = rest[0] if rest else None
+            if value is not None and value.is_integer():
+                value = int(value)
+            out.append({"op": params["op"], "value": value})
+    return out
 
 
 async def _cooperatively(steps: Steps[Any], budget_ms: float = 40.0) -> Any:
@@ -673,7 +825,7 @@ _API = (
     "stroke_begin", "stroke_move", "stroke_end", "undo", "redo", "refine_preview",
     "refine_commit", "refine_cancel", "reset_mask", "set_background", "set_background_image",
     "set_shadow", "set_crop", "set_decontaminate", "export_image", "export_zip", "snapshot",
-    "restore",
+    "restore", "output_info", "thumbnail", "remove_item", "batch_snapshot", "restore_item",
 )
 
 #: Slider value -> keyword arguments of each refine operation.

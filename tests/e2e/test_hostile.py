@@ -46,7 +46,7 @@ def hostile_files(data_dir):
         "truncated.jpg": (jpeg[: len(jpeg) // 3], "failed", "truncated"),
         "bomb.png": (_png_bomb(100000, 100000), "failed", "over the limit"),
         "photo.heic": (b"\x00\x00\x00\x18ftypheic" + b"\x00" * 32, "failed", "HEIC"),
-        "tiny.png": (_save(Image.new("RGB", (1, 1), (200, 10, 10)), "PNG"), "done", ""),
+        "tiny.png": (_save(Image.new("RGB", (1, 1), (200, 10, 10)), "PNG"), "failed", "too small"),
         "panorama.png": (_save(photo.resize((20000, 500)), "PNG"), "done", ""),
         "grey16.png": (_save(Image.fromarray(g16, "I;16"), "PNG"), "done", ""),
         "cmyk.jpg": (_save(photo.convert("CMYK"), "JPEG"), "done", ""),
