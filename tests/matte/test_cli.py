@@ -60,16 +60,6 @@ def _run(*argv: object) -> int:
     return cli.main([str(a) for a in argv])
 
 
-@pytest.fixture(scope="module")
-def shared_runner():
-    pytest.importorskip("onnxruntime")
-    from matte.runner import OnnxRunner
-
-    runner = OnnxRunner(threads=1)
-    runner.session(U2NETP)
-    return runner
-
-
 @pytest.fixture
 def cli_runner(shared_runner, monkeypatch):
     """Make every in-process main() reuse one session (the CLI makes one per run)."""

@@ -181,16 +181,6 @@ def ray_session():
         ray.shutdown()
 
 
-@pytest.fixture(scope="module")
-def shared_runner():
-    pytest.importorskip("onnxruntime")
-    from matte.runner import OnnxRunner
-
-    runner = OnnxRunner(threads=1)
-    runner.session(U2NETP)
-    return runner
-
-
 def _local_cli(shared_runner, monkeypatch, capsys, src: Path, out: Path, opts) -> str:
     """The local CLI's outputs for the same options; returns its stderr."""
     monkeypatch.setattr(cli, "_make_runner", lambda threads: shared_runner)
