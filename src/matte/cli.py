@@ -85,7 +85,7 @@ from matte.composite import (
 from matte.decode import DEFAULT_MAX_PIXELS, decode
 from matte.errors import MatteError, ModelError
 from matte.export import encode, mask_png, normalize_format, output_name
-from matte.models import Catalog, FusionSpec, ModelSpec, load_catalog
+from matte.models import Catalog, FusionSpec, ModelSpec, load_catalog, model_specs
 from matte.pipeline import segment
 
 __all__ = ["IMAGE_EXTENSIONS", "expand_inputs", "main", "plan_outputs"]
@@ -370,11 +370,6 @@ def render(rgb: np.ndarray, alpha: np.ndarray, icc: bytes | None, s: Settings) -
     return encode(
         pixels, format=s.format, quality=s.quality, icc_profile=icc, clear_transparent=True
     )
-
-
-def model_specs(spec: ModelSpec | FusionSpec) -> tuple[ModelSpec, ...]:
-    """The models a run needs: a fusion's two members, or the one model."""
-    return (spec.regions, spec.edges) if isinstance(spec, FusionSpec) else (spec,)
 
 
 def load_models(s: Settings) -> None:

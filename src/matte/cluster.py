@@ -542,10 +542,11 @@ def _execute(
             "(--force writes them again)\n"
         )
     if address is None and plan.tasks:
+        from matte.models import model_specs
         from matte.runner import model_path, verify_model_file
 
         try:  # a local instance shares this machine's model cache: fail early and clearly
-            for spec in cli.model_specs(settings.spec):
+            for spec in model_specs(settings.spec):
                 verify_model_file(model_path(spec), spec)
         except ModelError as exc:
             err.write(f"matte: error: {exc}\n")

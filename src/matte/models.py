@@ -228,6 +228,12 @@ class FusionSpec:
                    aliases=tuple(entry.get("aliases", ())), preview=preview)
 
 
+def model_specs(spec: ModelSpec | FusionSpec) -> tuple[ModelSpec, ...]:
+    """The models a run of ``spec`` needs: a fusion's ``(regions, edges)`` (the order the
+    pipeline runs them), or the one model."""
+    return (spec.regions, spec.edges) if isinstance(spec, FusionSpec) else (spec,)
+
+
 @dataclass(frozen=True)
 class Catalog:
     """All models of a manifest, with the default and alias resolution.

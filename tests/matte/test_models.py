@@ -140,3 +140,12 @@ def test_bad_fusions_name_the_field(over, msg):
 def test_a_manifest_of_fusions_only_is_refused():
     with pytest.raises(ModelError, match="no model file"):
         parse_manifest({"models": [_fusion()]})
+
+
+def test_model_specs_lists_what_a_run_loads():
+    from matte.models import load_catalog, model_specs
+
+    cat = load_catalog()
+    best, u2 = cat.get("best"), cat.get("u2netp")
+    assert [m.id for m in model_specs(best)] == [best.regions.id, best.edges.id]
+    assert model_specs(u2) == (u2,)
