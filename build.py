@@ -679,7 +679,119 @@ def onnx_dynamic_hw(model: bytes) -> bytes:
 
 
 #: Model rewrites a manifest entry can ask for, applied in the order given.
-TRANSFORMS = {"dynamic-hw": onnx_dynamic_hw, "fp32": onnx_fp32}
+
+# Static int8 (QDQ) ISNet. The quantised graph -- Quantize/DequantizeLinear nodes, every scale and
+# zero point, the calibrated activation ranges -- was made once by onnxruntime's quantiser
+# (bench/quantize_isnet.py --skeleton) and is committed as a "skeleton": that ONNX file with the
+# bytes of every quantised weight and bias left empty. The build fills them from the packaged
+# float weights with the quantiser's own arithmetic, so the result is the quantiser's model byte
+# for byte, made with the standard library only and the same on every machine:
+#   int8 weight  q = round(float32(w / s_c))   (per output channel c; float32 division, then
+#                                               round half to even; clipped to [-127, 127])
+#   int32 bias   q = round(b / s)              (float64 division, round half to even)
+_INT8, _INT32 = 3, 6
+QDQ_SKELETONS = {"isnet-int8-qdq": ROOT / "models" / "isnet-int8.qdq.onnx.gz"}
+
+
+def _onnx_initializers(model: bytes) -> dict[str, tuple[int, int]]:
+    """name -> (start, end) of each initializer TensorProto of the model's graph."""
+    graphs = [(s, e) for f, _, _, s, e in _pb_fields(model) if f == 7]
+    if len(graphs) != 1:
+        raise BuildError("ONNX rewrite: the file has no graph; is it an ONNX model?")
+    return {_onnx_strings(model, s, e, 8)[0]: (s, e)
+            for g, _, _, s, e in _pb_fields(model, *graphs[0]) if g == 5}
+
+
+def _onnx_tensor_data(buf: bytes, start: int, end: int) -> tuple[int, bytes]:
+    """(data_type, little-endian bytes) of a TensorProto in raw_data or float_data."""
+    dtype, raw = None, b""
+    for f, w, _, s, e in _pb_fields(buf, start, end):
+        if f == 2 and w == 0:
+            dtype = _pb_varint(buf, s)[0]
+        elif f == 9 or (f == 4 and w == 2):  # raw_data, or packed float_data
+            raw = buf[s:e]
+        elif f == 4 and w == 5:  # one unpacked float_data value
+            raw += buf[s:e]
+    return dtype, raw
+
+
+def _quantize_channels(w: bytes, scales: bytes, dtype: int) -> bytes:
+    import array
+    import math
+
+    values = memoryview(w).cast("f")
+    s = memoryview(scales).cast("f")
+    per = len(values) // len(s)
+    if per * len(s) != len(values):
+        raise BuildError("ONNX rewrite: a weight's size is not a multiple of its scales")
+    out = array.array("b" if dtype == _INT8 else "i")
+    for c in range(len(s)):
+        chunk, sc = values[c * per:(c + 1) * per].tolist(), s[c]
+        if dtype == _INT8:
+            q = [round(x) for x in array.array("f", [x / sc for x in chunk])]
+            if q and (max(q) > 127 or min(q) < -127):
+                q = [min(127, max(-127, x)) for x in q]
+        else:
+            q = [round(x / sc) for x in chunk]
+            if any(math.isinf(x) for x in q):
+                raise BuildError("ONNX rewrite: a bias does not fit int32")
+        out.extend(q)
+    return out.tobytes()
+
+
+def onnx_fill_qdq(model: bytes, skeleton: bytes) -> bytes:
+    """The QDQ skeleton with its empty quantised tensors filled from ``model``'s float32
+    weights (see above). ``model`` is the float32 network the skeleton was made from."""
+    if sys.byteorder != "little":
+        raise BuildError("ONNX rewrite: the int8 model is built on little-endian machines only")
+    src = _onnx_initializers(model)
+    sk = _onnx_initializers(skeleton)
+    graph_span = [(s, e) for f, _, _, s, e in _pb_fields(skeleton) if f == 7][0]
+    graph = bytearray()
+    filled = 0
+    for g, _, raw, s, e in _pb_fields(skeleton, *graph_span):
+        name = _onnx_strings(skeleton, s, e, 8)[0] if g == 5 else ""
+        if not name.endswith("_quantized"):
+            graph += skeleton[raw:e]
+            continue
+        dtype, data = _onnx_tensor_data(skeleton, s, e)
+        if data:
+            raise BuildError(f"ONNX rewrite: skeleton tensor {name} is not empty")
+        base = name[: -len("_quantized")]
+        scale = name + "_scale" if name + "_scale" in sk else base + "_scale"
+        if base not in src or scale not in sk or dtype not in (_INT8, _INT32):
+            raise BuildError(f"ONNX rewrite: the model has no float weight for {name}; is it "
+                             "the network the skeleton was made from?")
+        wtype, w = _onnx_tensor_data(model, *src[base])
+        if wtype != _FLOAT or not w:
+            raise BuildError(f"ONNX rewrite: weight {base} is not float32 raw data")
+        q = _quantize_channels(w, _onnx_tensor_data(skeleton, *sk[scale])[1], dtype)
+        tensor = bytearray()
+        for f, _, raw2, _s2, e2 in _pb_fields(skeleton, s, e):
+            if f != 9:
+                tensor += skeleton[raw2:e2]
+        graph += _pb_message(5, bytes(tensor) + _pb_message(9, q))
+        filled += 1
+    out = bytearray()
+    for f, _, raw, _s, e in _pb_fields(skeleton):
+        out += _pb_message(7, bytes(graph)) if f == 7 else skeleton[raw:e]
+    log(f"ONNX rewrite: int8 QDQ, {filled} weights and biases quantised")
+    return bytes(out)
+
+
+def _qdq_transform(name: str):
+    def transform(model: bytes) -> bytes:
+        import gzip
+
+        path = QDQ_SKELETONS[name]
+        if not path.is_file():
+            raise BuildError(f"{path.relative_to(ROOT)} is missing (the int8 model's graph)")
+        return onnx_fill_qdq(model, gzip.decompress(path.read_bytes()))
+    return transform
+
+
+TRANSFORMS = {"dynamic-hw": onnx_dynamic_hw, "fp32": onnx_fp32,
+              "isnet-int8-qdq": _qdq_transform("isnet-int8-qdq")}
 
 
 # --------------------------------------------------------------------------------------------
