@@ -13,7 +13,10 @@ tests). What it does:
    and print the mean |difference| of the outputs;
 3. ``--browser``: time one raw ``session.run`` of each in onnxruntime-web WASM in Chromium
    (COOP/COEP, every core), interleaved;
-4. ``--eval-set DIR [DIR ...]``: run both on an eval-kit set (``shared/eval/make_set.py``), finish
+4. ``--skeleton PATH``: write the quantised graph with its weights and biases left empty
+   (gzip), which is what ``models/isnet-int8.qdq.onnx.gz`` is (made from ``tests/data/*.jpg``
+   alone); ``build.py`` fills the weights back (``onnx_fill_qdq``) byte for byte;
+5. ``--eval-set DIR [DIR ...]``: run both on an eval-kit set (``shared/eval/make_set.py``), finish
    with matte's default post-processing, and score with the kit's ``score.py`` (paired).
 
     python bench/quantize_isnet.py --out /tmp/isnet-qdq.onnx --native --browser \\
@@ -96,6 +99,23 @@ def quantize(out: Path, photos: list[Path], *, percentile: float = 99.99) -> lis
                         nodes_to_exclude=sorted(set(keep)),
                         extra_options={"CalibPercentile": percentile, "WeightSymmetric": True})
     return sorted(set(keep))
+
+
+def write_skeleton(qdq: Path, out: Path) -> int:
+    """The QDQ model with every ``*_quantized`` tensor emptied, gzipped; returns their count."""
+    import gzip
+
+    import onnx
+
+    model = onnx.load(str(qdq))
+    n = 0
+    for t in model.graph.initializer:
+        if t.name.endswith("_quantized"):
+            t.raw_data = b""
+            n += 1
+    model.producer_name = "matte bench/quantize_isnet.py"
+    out.write_bytes(gzip.compress(model.SerializeToString(), compresslevel=9, mtime=0))
+    return n
 
 
 def session(path: Path, threads: int):
@@ -185,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calib", type=Path, nargs="*", default=[],
                    help="more calibration photos (the measured variant also used the kit's "
                         "people/ photos)")
+    p.add_argument("--skeleton", type=Path, help="also write the weightless skeleton here")
     p.add_argument("--native", action="store_true")
     p.add_argument("--browser", action="store_true")
     p.add_argument("--runs", type=int, default=3)
@@ -198,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         report["kept_in_float"] = quantize(args.out, photos)
         report["quantize_s"] = time.perf_counter() - t
+    if args.skeleton:
+        report["skeleton_tensors_emptied"] = write_skeleton(args.out, args.skeleton)
     report["bytes"] = {"fp16": FP16.stat().st_size, "qdq": args.out.stat().st_size}
     if args.native:
         report["native"] = native(args.out, photos)
