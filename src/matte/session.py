@@ -149,6 +149,7 @@ from PIL import Image, ImageFilter
 
 from matte import composite, export, overlay, refine
 from matte.brush import Stroke
+from matte.compose import default_blur_radius
 from matte.decode import Decoded
 from matte.geometry import EMPTY, Rect
 from matte.history import DEFAULT_BUDGET, History
@@ -763,7 +764,7 @@ class EditSession:
         self._name = name
         self._history = History(int(history_budget))
         h, w = self.shape
-        self._settings = Settings(blur=float(max(2, round(max(h, w) / 200))))
+        self._settings = Settings(blur=default_blur_radius((h, w)))
         # brush
         self._stroke: Stroke | None = None
         self._edge_aware = False
