@@ -92,23 +92,30 @@ def imgly_run(page, url: str) -> dict:
             "longest_task": max((d for _, d in got["longtasks"]), default=0.0)}
 
 
+def edges_model(model_id: str) -> str:
+    """The ISNet model whose raw ``session.run`` is timed: a fusion's edges member."""
+    entry = bb.model_entry(model_id)
+    return entry["members"]["edges"] if entry.get("kind") == "fusion" else model_id
+
+
 def matte_run(page, model_id: str, url: str, name: str) -> dict:
     r = bb._one_run(page, url, name)
     pre = r["timings"].get("preview")
     return {"final": r["total"], "first": pre["shown"] if pre else r["total"],
-            "run": bb.time_real(page, ISNET), "peak_js_heap": r["peak_js_heap"],
+            "run": bb.time_real(page, edges_model(model_id)), "peak_js_heap": r["peak_js_heap"],
             "peak_wasm": r["peak_wasm"], "longest_task": r["longest_task"], "model": model_id}
 
 
 def measure_mode(chrome, mode: str, matte_dir: Path, imgly_dir: Path, photos: dict[str, Path],
-                 sizes: list[str], runs: int) -> dict:
+                 sizes: list[str], runs: int, model: str | None = None) -> dict:
     isolate = mode == "isolated"
     ms, ims = bb.Served(matte_dir, isolate=isolate), bb.Served(imgly_dir, isolate=isolate)
     mctx, mpage = bb.new_page(chrome)
     ictx, ipage = bb.new_page(chrome)
     try:
-        model_id = bb.default_model()
-        mpage.goto(f"{ms.origin}/", wait_until="commit")
+        model_id = model or bb.default_model()
+        query = f"?model={model}" if model else ""
+        mpage.goto(f"{ms.origin}/{query}", wait_until="commit")
         bb.wait_ready(mpage)
         ipage.goto(f"{ims.origin}/index.html")
         bb.wait_js(ipage, "() => window.imglyReady === true", 120)
@@ -120,7 +127,7 @@ def measure_mode(chrome, mode: str, matte_dir: Path, imgly_dir: Path, photos: di
         for label in sizes:
             path = photos[label]
             murl, iurl = f"/bench/photos/{path.name}", f"/photos/{path.name}"
-            bb.real_input(mpage, ISNET, murl)
+            bb.real_input(mpage, edges_model(model_id), murl)
             # untimed warm-up of both: first-call costs (imgly makes its session here)
             matte_run(mpage, model_id, murl, path.name)
             imgly_run(ipage, iurl)
@@ -186,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                    choices=["isolated", "plain"])
     p.add_argument("--sizes", nargs="+", default=[label for label, *_ in bb.PHOTOS])
     p.add_argument("--json", type=Path, help="write the raw results here")
+    p.add_argument("--model", help="matte's model or fusion id (default: the manifest's default)")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="matte-bench-imgly-") as tmp:
         tmp = Path(tmp)
@@ -198,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         with bb.chromium() as chrome:
             for mode in args.modes:
                 results[mode] = measure_mode(chrome, mode, matte_dir, imgly_dir, photos,
-                                             args.sizes, args.runs)
+                                             args.sizes, args.runs, args.model)
         bb.log(f"done in {time.monotonic() - t0:.0f} s, load {bb.loadavg()}")
     print(table(results))
     if args.json:

@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worst", type=int, default=0)
     p.add_argument("--save", type=Path)
     p.add_argument("--json", type=Path, help="write per-image scores here")
+    p.add_argument("--edges", default="isnet-medium",
+                   help="raw outputs of this model stand for ISNet (e.g. isnet-int8)")
     p.add_argument("--fast", action="store_true",
                    help="MAE, MSE and IoU only (Grad and BF are the slow metrics), for exploring")
     args = p.parse_args(argv)
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     for sid in ids:
         rgb = decode((args.set / sid / "image.jpg").read_bytes(), max_pixels=None).rgb
         gt = kit.read_alpha(args.set / sid / "alpha.png")
-        i_raw = np.load(args.run / args.kind / "isnet-medium" / f"{sid}.npy")
+        i_raw = np.load(args.run / args.kind / args.edges / f"{sid}.npy")
         u_raw = np.load(args.run / args.kind / "u2netp" / f"{sid}.npy")
         for name, fn in pipes.items():
             t0 = time.perf_counter()
