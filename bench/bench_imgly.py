@@ -41,7 +41,6 @@ import bench_browser as bb  # noqa: E402
 import build  # noqa: E402
 
 IMGLY = ROOT / "bench" / "imgly"
-ISNET = "isnet-medium"
 #: What imgly's page reads from its data folder besides the model: onnxruntime-web's WASM.
 ORT_WASM = ["ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs"]
 
@@ -98,11 +97,11 @@ def edges_model(model_id: str) -> str:
     return entry["members"]["edges"] if entry.get("kind") == "fusion" else model_id
 
 
-def matte_run(page, model_id: str, url: str, name: str) -> dict:
+def matte_run(page, model_id: str, raw_model: str, url: str, name: str) -> dict:
     r = bb._one_run(page, url, name)
     pre = r["timings"].get("preview")
     return {"final": r["total"], "first": pre["shown"] if pre else r["total"],
-            "run": bb.time_real(page, edges_model(model_id)), "peak_js_heap": r["peak_js_heap"],
+            "run": bb.time_real(page, raw_model), "peak_js_heap": r["peak_js_heap"],
             "peak_wasm": r["peak_wasm"], "longest_task": r["longest_task"], "model": model_id}
 
 
@@ -114,6 +113,7 @@ def measure_mode(chrome, mode: str, matte_dir: Path, imgly_dir: Path, photos: di
     ictx, ipage = bb.new_page(chrome)
     try:
         model_id = model or bb.default_model()
+        raw_model = edges_model(model_id)
         query = f"?model={model}" if model else ""
         mpage.goto(f"{ms.origin}/{query}", wait_until="commit")
         bb.wait_ready(mpage)
@@ -127,17 +127,17 @@ def measure_mode(chrome, mode: str, matte_dir: Path, imgly_dir: Path, photos: di
         for label in sizes:
             path = photos[label]
             murl, iurl = f"/bench/photos/{path.name}", f"/photos/{path.name}"
-            bb.real_input(mpage, edges_model(model_id), murl)
+            bb.real_input(mpage, raw_model, murl)
             # untimed warm-up of both: first-call costs (imgly makes its session here)
-            matte_run(mpage, model_id, murl, path.name)
+            matte_run(mpage, model_id, raw_model, murl, path.name)
             imgly_run(ipage, iurl)
             pairs = []
             for i in range(runs):
                 pair = {}
                 for lib in (("matte", "imgly") if i % 2 == 0 else ("imgly", "matte")):
                     # alternate who goes first
-                    pair[lib] = (matte_run(mpage, model_id, murl, path.name) if lib == "matte"
-                                 else imgly_run(ipage, iurl))
+                    pair[lib] = (matte_run(mpage, model_id, raw_model, murl, path.name)
+                                 if lib == "matte" else imgly_run(ipage, iurl))
                 pairs.append(pair)
                 m, im = pair["matte"], pair["imgly"]
                 bb.log(f"{mode} {label} {i + 1}/{runs}: matte final {m['final']:.0f} ms "

@@ -29,9 +29,10 @@ def default_blur_radius(shape: tuple[int, ...]) -> float:
 
     Notes
     -----
-    The page's definition is kept (the CLI used ``0.015 * max(H, W)``, 3x stronger): it is
-    what users see and preview in the editor, so a CLI run must reproduce it. Both scale with
-    the image, so a thumbnail and the full-size photo look alike.
+    This is the page's definition, the one users see and preview in the editor. The CLI still
+    uses its own, ``0.015 * max(H, W)`` (3x stronger) with :func:`matte.composite.over_blur`;
+    it is to take this one when it composites through this module. Both scale with the image,
+    so a thumbnail and the full-size photo look alike.
     """
     if len(shape) < 2 or any(
         isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1 for n in shape[:2]
