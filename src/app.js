@@ -96,6 +96,7 @@ function progress(text, fraction, meta = "") {
  * scaled to the stage), before Python has it. A canvas, not a blob: URL, so nothing that looks
  * like a request is made. */
 let photoToken = 0;
+let photoShown = Promise.resolve(); // settles once the photo is on screen (or cannot be)
 function showPhoto(file) {
   const c = $("photo");
   const token = ++photoToken;
@@ -111,7 +112,7 @@ function showPhoto(file) {
   const stage = $("stage");
   const px = Math.min(2560, Math.round(Math.max(stage.clientWidth, stage.clientHeight) * (window.devicePixelRatio || 1)));
   // one decode, scaled to the stage's pixels as it decodes (the height keeps the aspect)
-  createImageBitmap(file, { resizeWidth: px, resizeQuality: "medium" }).then((bmp) => {
+  photoShown = createImageBitmap(file, { resizeWidth: px, resizeQuality: "medium" }).then((bmp) => {
     if (token === photoToken && !c.hidden) {
       c.width = bmp.width;
       c.height = bmp.height;
@@ -119,7 +120,15 @@ function showPhoto(file) {
       c.dataset.drawn = "1";
     }
     bmp.close();
+    // settled after the frame that paints it: a main-thread decode started then cannot delay it
+    return new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
   }).catch(() => { /* a format the browser cannot show: the progress card stays alone */ });
+}
+
+/** Wait until the dropped photo is painted, at most `ms`: Python's decode blocks the main
+ * thread, so it starts after the browser's own (off-thread) decode has drawn the photo. */
+function photoPainted(ms = 400) {
+  return Promise.race([photoShown, new Promise((r) => setTimeout(r, ms))]);
 }
 
 function hidePhoto() {
@@ -475,18 +484,18 @@ function handleFiles(list) {
   const added = files.map((file) => ({ key: nextKey++, file, name: file.name || "pasted image",
     pyId: null, status: "queued", error: null, el: null, drop: latestDrop, stage: null }));
   queue.push(...added);
-  added.forEach(makeThumb);
-  updateQueueVisibility();
-  if (files.length > 1) notice(`${files.length} images added. They are done one after another; open any finished one to edit it.`);
-  // the first new image is shown as soon as it is done, unless the user is busy editing
-  state.showNext = added[0].key;
   // the photo itself shows at once, under the progress; the editor opens when its mask is in
   if (!state.hasResult) {
     $("dropzone").hidden = true;
     $("result").hidden = false;
     setState("loading");
   }
-  showPhoto(added[0].file);
+  showPhoto(added[0].file); // before the thumbnails: its decode goes first
+  added.forEach(makeThumb);
+  updateQueueVisibility();
+  if (files.length > 1) notice(`${files.length} images added. They are done one after another; open any finished one to edit it.`);
+  // the first new image is shown as soon as it is done, unless the user is busy editing
+  state.showNext = added[0].key;
   progress(window.mattePy ? "Reading your photo…" : "Getting ready…", null);
   status(files.length > 1 ? `Working on ${files.length} images…` : `Working on ${added[0].name}…`);
   runQueue();
@@ -589,7 +598,8 @@ async function processItem(item) {
       const bytes = new Uint8Array(await item.file.arrayBuffer());
       step("decode", "active", "");
       if (shown()) progress("Reading your photo…", null);
-      await new Promise((r) => setTimeout(r, 0)); // let the card paint before the decode
+      // the photo and the card paint before the decode holds the main thread
+      if (shown()) await photoPainted(); else await new Promise((r) => setTimeout(r, 0));
       opened = py.add_image(bytes, item.name);
       if (opened.error) {
         step("decode", "failed", "");
