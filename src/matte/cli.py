@@ -73,18 +73,11 @@ from typing import TextIO
 
 import numpy as np
 
-from matte import __version__
-from matte.composite import (
-    crop_to_subject,
-    cutout,
-    over_blur,
-    over_color,
-    over_image,
-    parse_color,
-)
+from matte import __version__, compose
+from matte.composite import parse_color
 from matte.decode import DEFAULT_MAX_PIXELS, decode
 from matte.errors import MatteError, ModelError
-from matte.export import encode, mask_png, normalize_format, output_name
+from matte.export import normalize_format, output_name
 from matte.models import Catalog, FusionSpec, ModelSpec, load_catalog, model_specs
 from matte.pipeline import segment
 
@@ -101,8 +94,6 @@ IMAGE_EXTENSIONS = frozenset(
 )  # fmt: skip
 RESULT_SUFFIX = "-matte"
 MASK_SUFFIX = "-mask"
-#: ``--bg blur`` radius (Gaussian sigma) as a fraction of the image's longer side.
-BLUR_FRACTION = 0.015
 _GLOB_CHARS = frozenset("*?[")
 _EXIT_OK, _EXIT_SOME_FAILED, _EXIT_USAGE, _EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -324,7 +315,7 @@ class Settings:
     bg_kind: str  # "transparent" | "color" | "image" | "blur"
     bg_color: tuple[int, int, int] | None = None
     bg_image: np.ndarray | None = None
-    blur_radius: float | None = None  # None: BLUR_FRACTION of the longer side
+    blur_radius: float | None = None  # None: compose.default_blur_radius, as in the page
     crop: bool = False
     margin: int | float = 0
     feather: float = 0.0
@@ -343,33 +334,28 @@ class Result:
     seconds: float = 0.0
 
 
-def render(rgb: np.ndarray, alpha: np.ndarray, icc: bytes | None, s: Settings) -> bytes:
-    """The output file's bytes for an image and its final matte."""
-    if s.mask_only:
-        if s.crop:
-            _, alpha, _ = crop_to_subject(alpha, alpha, margin=s.margin)
-        return mask_png(alpha)
-    if s.decontaminate:
-        from matte.refine import decontaminate
-
-        rgb = decontaminate(rgb, alpha)
-    if s.crop:
-        rgb, alpha, _ = crop_to_subject(rgb, alpha, margin=s.margin)
-    if s.bg_kind == "color" or (s.bg_kind == "transparent" and s.format == "jpeg"):
-        pixels = over_color(rgb, alpha, s.bg_color or (255, 255, 255))
-    elif s.bg_kind == "image":
-        assert s.bg_image is not None
-        pixels = over_image(rgb, alpha, s.bg_image)
-    elif s.bg_kind == "blur":
-        radius = s.blur_radius
-        if radius is None:
-            radius = max(1.0, BLUR_FRACTION * max(alpha.shape))
-        pixels = over_blur(rgb, alpha, radius=radius)
-    else:
-        pixels = cutout(rgb, alpha)
-    return encode(
-        pixels, format=s.format, quality=s.quality, icc_profile=icc, clear_transparent=True
+def output_settings(s: Settings, shape: tuple[int, ...]) -> compose.Settings:
+    """The page's output settings (:class:`matte.compose.Settings`) of a run, for an image of
+    ``shape``: what makes the CLI's files the page's for the same choices."""
+    blur = compose.default_blur_radius(shape) if s.blur_radius is None else s.blur_radius
+    return compose.Settings(
+        background=s.bg_kind,  # a transparent JPEG is flattened on white by compose.encode
+        color=s.bg_color or (255, 255, 255),
+        blur=float(blur),
+        crop=s.crop,
+        crop_margin=s.margin,
+        decontaminate=s.decontaminate,
     )
+
+
+def render(rgb: np.ndarray, alpha: np.ndarray, icc: bytes | None, s: Settings) -> bytes:
+    """The output file's bytes for an image and its final matte (:mod:`matte.compose`, the
+    page's export path: the same settings give the same bytes)."""
+    if s.mask_only:
+        return compose.encode_mask(alpha)
+    st = output_settings(s, alpha.shape)
+    pixels = compose.compose(rgb, alpha, settings=st, bg_image=s.bg_image)
+    return compose.encode(pixels, format=s.format, quality=s.quality, icc_profile=icc)
 
 
 def load_models(s: Settings) -> None:
@@ -923,6 +909,9 @@ def _cmd_remove(args: argparse.Namespace, catalog: Catalog, err: TextIO) -> int:
             return _usage(err, "--mask-only writes a PNG; drop --format")
         if args.bg is not None:
             return _usage(err, "--mask-only and --bg cannot be combined")
+        if args.crop:
+            return _usage(err, "--mask-only writes the full-size mask (it lines up with the "
+                               "photo); drop --crop")
     if args.margin is not None and not args.crop:
         return _usage(err, "--margin needs --crop")
     try:

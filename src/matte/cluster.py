@@ -787,6 +787,9 @@ def remove_dataset(
         raise ValueError(f"format: expected png, webp or jpg, got {format!r}") from None
     if mask_only and (fmt != "png" or bg is not None):
         raise ValueError("mask_only: writes a PNG mask; drop format and bg")
+    if mask_only and crop:
+        raise ValueError("mask_only: writes the full-size mask (it lines up with the photo); "
+                         "drop crop")
     if quality is not None and not 0 <= quality <= 100:
         raise ValueError(f"quality: expected 0-100, got {quality!r}")
     for name, value in (("workers", workers), ("threads", threads)):
