@@ -110,23 +110,10 @@ edges off by the covariance of background and alpha inside a box (a level or two
 where a busy background meets an edge). ``'refine'`` is :func:`matte.overlay.render_overlay` (tint
 proportional to ``1 - alpha``); ``'original'`` the photo.
 
-*Edge-aware brush.* At ``stroke_end`` the stroke's effect is snapped to the image's edges with
-the guided filter's local linear model (He et al.), fitted trimap-style: in every window of
-radius ``min(96, 1.5 radius + 2)`` px, ``alpha ~ a . RGB + b`` is fitted to the pixels the
-stroke did *not* change (the known foreground/background around it), the windows' fits are
-averaged (weighted by the colour spread of their known pixels) and evaluated on the pixels the
-stroke changed. Each such pixel takes that value clipped between its value before the stroke and
-the painted one (an erase stroke never raises alpha), so a restore stroke over hair brings back
-the strands and leaves the gaps transparent. The linear fit alone leaves a haze over a plain
-wall next to hair (about 30/255 on the astronaut's grey wall), so the value is also capped by
-:func:`_fg_bg_alpha`: the pixel's position between the local known background and foreground
-colours, with a dead zone of 2.5 background standard deviations, which is exactly 0 on pixels
-that look like the plain background nearby (``tests/model/test_edge_brush.py``).
-(:func:`matte.refine.refine_edges` fits the mask itself, which inside a stroke is uniform, so
-it could only blur the stroke's boundary.) Only
-crops around the tiles the stroke touched are processed (one crop when compact, else one per
-row of tiles), in the fast form (statistics on blocks of 1/8 of the window radius): the cost
-follows the painted area. The live view shows the raw brush until the stroke ends.
+*Edge-aware brush.* At ``stroke_end`` a stroke begun with ``edge_aware=True`` is snapped to
+the image's edges by :func:`matte.edge_brush.snap_stroke` (a guided filter fitted on the pixels
+the stroke did not change; ``tests/model/test_edge_brush.py``). The live view shows the raw
+brush until the stroke ends.
 
 *Errors.* Bad parameters raise ``ValueError`` naming the parameter, before anything is changed.
 Calling a brush method during a refine preview raises ``RuntimeError``; ``undo`` during a
@@ -140,14 +127,13 @@ import math
 import numbers
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageFilter
 
-from matte import composite, export, overlay, refine
+from matte import compose, composite, edge_brush, export, overlay, refine
 from matte.brush import Stroke
 from matte.compose import default_blur_radius
 from matte.decode import Decoded
@@ -181,10 +167,7 @@ _OP_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 REFINE_OPS = tuple(_OP_PARAMS)
 """Operations of :meth:`EditSession.refine_preview` (``grow`` with a negative radius shrinks)."""
 
-_TILE = 64  # brush tile side (matte.brush.TILE)
-_SNAP_MAX_RADIUS = 96  # largest window radius of the edge-aware brush (px)
 _BLOCK = 128  # granularity of the staleness of the shadow and decontamination caches
-_STRIP_PIXELS = 1 << 19  # export strip size: temporaries of a few MB
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,80 +236,11 @@ def _margin(value: object) -> int | float:
 # settings
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Output settings of a session (not part of the mask history).
-
-    Attributes
-    ----------
-    background : {'transparent', 'color', 'image', 'blur'}
-        What the subject is composited on.
-    color : (int, int, int)
-        Background colour for ``'color'``.
-    blur : float
-        Gaussian radius (standard deviation, image px) of the ``'blur'`` background.
-    shadow : bool
-        Drop shadow on or off.
-    shadow_params : matte.composite.Shadow
-        Offset ``(dy, dx)`` px, blur px, opacity 0..1, colour (an ``(r, g, b)`` tuple).
-    crop : bool
-        Crop the export to the subject (plus ``crop_margin``).
-    crop_margin : int or float
-        Pixels (int) or a fraction of the subject box's longer side (float in [0, 1]).
-    decontaminate : bool
-        Replace the colour of semi-transparent edge pixels by the estimated foreground colour.
-    decontaminate_radius : int
-        ``radius`` of :func:`matte.refine.decontaminate`.
-    tint, tint_opacity : (int, int, int), float
-        Colour and strength of the ``'refine'`` view's overlay.
-    """
-
-    background: str = "transparent"
-    color: RGB = (255, 255, 255)
-    blur: float = 20.0
-    shadow: bool = False
-    shadow_params: composite.Shadow = field(
-        default_factory=lambda: composite.Shadow(color=(0, 0, 0))
-    )
-    crop: bool = False
-    crop_margin: int | float = 0.05
-    decontaminate: bool = False
-    decontaminate_radius: int = 90
-    tint: RGB = (255, 0, 0)
-    tint_opacity: float = 0.5
+Settings = compose.Settings  # the output settings are the compose pipeline's
 
 
 # --------------------------------------------------------------------------------------------
-# pixel helpers: the exact integer blending of matte.composite (one implementation for both)
-
-_blend = composite._mix
-
-
-def _over_shadow(fg: U8, a: U8, cov: U8, s_rgb: RGB, out: np.ndarray) -> None:
-    """Straight-alpha cut-out over its shadow, as :func:`matte.composite.cutout` computes it.
-
-    ``fg`` (h, w, 3), ``a`` and ``cov`` (h, w) uint8; writes RGBA into ``out`` (h, w, 4).
-    """
-    a16 = a.astype(np.uint16)
-    sa = cov.astype(np.uint16)
-    sa *= np.uint16(255) - a16
-    den = a16 * np.uint16(255)
-    den += sa
-    empty = den == 0
-    u = den.copy()
-    composite._round255(u)
-    out[..., 3] = u
-    a255 = a16 * np.float64(255)
-    den_f = den.astype(np.float64)
-    den_f[empty] = 1.0
-    for c in range(3):
-        f = fg[..., c] * a255
-        f += sa * np.float64(s_rgb[c])
-        f /= den_f
-        f += 0.5
-        np.floor(f, out=f)
-        out[..., c] = f
-        np.copyto(out[..., c], fg[..., c], where=empty)
+# pixel helpers
 
 
 def _diff_bbox(a: U8, b: U8) -> Rect:
@@ -379,228 +293,6 @@ def _div_round(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     q = np.divide(num, den, dtype=np.float64)
     q += 0.5
     return np.floor(q, out=q)
-
-
-def _blur_rgb_background(rgb: U8, ai: U8, radius: float) -> U8:
-    """The blurred background of the ``'blur'`` kind, (H, W, 3) uint8 (see the module notes)."""
-    h, w = ai.shape
-    f = int(radius // 4) if radius >= 8 else 1
-    im = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
-    weighted = im.copy()
-    weighted.putalpha(Image.fromarray(np.ascontiguousarray(255 - ai), "L"))
-    weighted = weighted.convert("RGBa")
-    if f > 1:
-        weighted = weighted.reduce(f)
-        im = im.reduce(f)
-    g = ImageFilter.GaussianBlur(radius / f)
-    wb = np.asarray(weighted.filter(g).convert("RGBA"))  # unpremultiplied colour + blur(w)
-    pb = np.asarray(im.filter(g))
-    k = np.minimum(wb[..., 3].astype(np.uint16) * 4, 255).astype(np.uint8)
-    mixed = np.empty(pb.shape, np.uint8)
-    _blend(np.ascontiguousarray(wb[..., :3]), k, pb, mixed)
-    if f == 1:
-        return mixed
-    big = Image.fromarray(mixed, "RGB").resize(
-        (w, h), Image.Resampling.BILINEAR, box=(0, 0, w / f, h / f)
-    )
-    return np.asarray(big).copy()
-
-
-# --------------------------------------------------------------------------------------------
-# edge-aware brush: a guided filter fitted on the pixels the stroke did not change
-
-_SNAP_EPS = 1e-3  # regularization of the colour regression (guide in 0..1)
-
-
-def _box_sums(x: np.ndarray, r: int) -> np.ndarray:
-    """Sums of ``x`` (h, w, C) over (2r+1)^2 windows clipped to the array (float64)."""
-    out = x
-    for axis in (0, 1):
-        n = out.shape[axis]
-        c = np.zeros((n + 1,) + out.shape[:axis] + out.shape[axis + 1 :], np.float64)
-        np.cumsum(np.moveaxis(out, axis, 0), axis=0, out=c[1:])
-        i = np.arange(n)
-        out = np.moveaxis(c[np.minimum(i + r + 1, n)] - c[np.maximum(i - r, 0)], 0, axis)
-    return out
-
-
-def _snap_alpha(
-    rgb: U8, alpha: U8, known: np.ndarray, r: int, ys: np.ndarray, xs: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Alpha predicted from colour by a guided filter fitted on the ``known`` pixels only.
-
-    In every (2r+1)^2 window ``alpha ~ a . I + b`` is fitted by least squares (ridge
-    ``_SNAP_EPS``) to the known pixels of the window; the windows' coefficients are averaged
-    over the windows covering a pixel, weighted by the colour spread of their known pixels (He
-    et al.'s guided filter with a trimap's known pixels as weights), in the fast form:
-    statistics on s x s block means (8-bit), ``s = max(1, r // 8)``.
-
-    Parameters
-    ----------
-    rgb : ndarray of shape (h, w, 3), dtype uint8
-    alpha : ndarray of shape (h, w), dtype uint8
-    known : ndarray of shape (h, w), dtype bool
-        Pixels whose alpha is trusted.
-    r : int
-        Window radius in px.
-    ys, xs : ndarray of shape (n,), dtype intp
-        The pixels where the prediction is wanted.
-
-    Returns
-    -------
-    q : ndarray of shape (n,), dtype float64
-        Predicted alpha in 0..1 (unclipped).
-    valid : ndarray of shape (n,), dtype bool
-        Where some window with enough known pixels covers the pixel.
-    """
-    h, w = alpha.shape
-    s = max(1, r // 8)
-    r_low = max(1, round(r / s))
-    hc, wc = -(-h // s), -(-w // s)
-    pad = ((0, hc * s - h), (0, wc * s - w))
-
-    def reduce(x: np.ndarray, mode: str = "constant") -> np.ndarray:
-        """s x s block means of uint8 ``x`` (padded to whole blocks), float64 in 0..1."""
-        x = np.pad(x, pad + ((0, 0),) * (x.ndim - 2), mode=mode)  # type: ignore[call-overload]
-        if s == 1:
-            return x / 255.0
-        return np.asarray(Image.fromarray(x).reduce(s)) / 255.0  # Pillow's box reduction
-
-    wt = reduce(known.view(np.uint8) * np.uint8(255))
-    wp = reduce(np.where(known, alpha, 0).astype(np.uint8))
-    i_c = reduce(np.ascontiguousarray(rgb), "edge")
-    pairs = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
-    stack = np.empty((hc, wc, 14), np.float64)
-    stack[..., 0] = wt
-    stack[..., 1:4] = wt[..., None] * i_c
-    stack[..., 4] = wp
-    for n, (i, j) in enumerate(pairs):
-        stack[..., 5 + n] = stack[..., 1 + i] * i_c[..., j]
-    stack[..., 11:14] = wp[..., None] * i_c
-    sums = _box_sums(stack, r_low)
-    weight = sums[..., 0]
-    ok = weight >= 0.05 * (2 * r_low + 1) ** 2
-    weight = np.where(ok, weight, 1.0)
-    m = sums[..., 1:4] / weight[..., None]
-    mp = sums[..., 4] / weight
-    cov = {}
-    for n, (i, j) in enumerate(pairs):
-        cov[i, j] = cov[j, i] = sums[..., 5 + n] / weight - m[..., i] * m[..., j] + (
-            _SNAP_EPS if i == j else 0.0
-        )
-    cp = sums[..., 11:14] / weight[..., None] - m * mp[..., None]
-    # inverse of the symmetric 3x3 covariance by cofactors
-    c00 = cov[1, 1] * cov[2, 2] - cov[1, 2] ** 2
-    c01 = cov[0, 2] * cov[1, 2] - cov[0, 1] * cov[2, 2]
-    c02 = cov[0, 1] * cov[1, 2] - cov[0, 2] * cov[1, 1]
-    c11 = cov[0, 0] * cov[2, 2] - cov[0, 2] ** 2
-    c12 = cov[0, 1] * cov[0, 2] - cov[0, 0] * cov[1, 2]
-    c22 = cov[0, 0] * cov[1, 1] - cov[0, 1] ** 2
-    det = cov[0, 0] * c00 + cov[0, 1] * c01 + cov[0, 2] * c02
-    coef = np.empty((hc, wc, 5), np.float64)
-    coef[..., 0] = (c00 * cp[..., 0] + c01 * cp[..., 1] + c02 * cp[..., 2]) / det
-    coef[..., 1] = (c01 * cp[..., 0] + c11 * cp[..., 1] + c12 * cp[..., 2]) / det
-    coef[..., 2] = (c02 * cp[..., 0] + c12 * cp[..., 1] + c22 * cp[..., 2]) / det
-    coef[..., 3] = mp - (coef[..., :3] * m).sum(axis=2)
-    # average the windows' fits, weighted by the colour spread of their known pixels: a window
-    # that saw both sides of an edge is informative, one that saw a single flat colour is not
-    spread = cov[0, 0] + cov[1, 1] + cov[2, 2] - 3 * _SNAP_EPS
-    coef[..., 4] = np.maximum(spread, 0.0) + 1e-6
-    coef[~ok] = 0.0
-    coef[..., :4] *= coef[..., 4:5]
-    avg = _box_sums(coef, r_low)
-    total = avg[..., 4]
-    avg[..., :4] /= np.where(total > 0, total, 1.0)[..., None]
-    avg[..., 4] = total > 0
-    fine = refine._bilinear_at(avg, ys, xs, s)
-    q = fine[:, 3] + (fine[:, :3] * (rgb[ys, xs] / 255.0)).sum(axis=1)
-    return q, fine[:, 4] > 0.999
-
-
-def _fg_bg_alpha(
-    rgb: U8, alpha: U8, known: np.ndarray, r: int, ys: np.ndarray, xs: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Alpha from the local foreground and background colours, with a noise dead zone.
-
-    In every (2r+1)^2 window the mean colour ``B`` of the known background (known pixels with
-    alpha <= 8) and the mean colour ``F`` of the known foreground (alpha >= 247) are taken
-    (on s x s blocks, ``s = max(1, r // 8)``, sampled bilinearly). A pixel of colour ``I``
-    gets ``t = (I - B) . (F - B) / |F - B|^2``, less a dead zone of 2.5 standard deviations
-    of the background around its local mean (measured on up to 4096 known background pixels
-    of the crop) along ``F - B``, rescaled and clipped to 0..1: a pixel that looks like the
-    plain background nearby gets exactly 0, which the guided fit of :func:`_snap_alpha`
-    cannot promise (its linear model leaves a haze of tens of levels over a plain wall next
-    to hair).
-
-    Parameters
-    ----------
-    rgb : ndarray of shape (h, w, 3), dtype uint8
-    alpha : ndarray of shape (h, w), dtype uint8
-    known : ndarray of shape (h, w), dtype bool
-        Pixels whose alpha is trusted.
-    r : int
-        Window radius in px.
-    ys, xs : ndarray of shape (n,), dtype intp
-        The pixels where the estimate is wanted.
-
-    Returns
-    -------
-    t : ndarray of shape (n,), dtype float64
-        Estimated alpha in 0..1.
-    valid : ndarray of shape (n,), dtype bool
-        Where both sides were seen nearby and their colours differ (elsewhere ``t`` means
-        nothing).
-    """
-    h, w = alpha.shape
-    s = max(1, r // 8)
-    r_low = max(1, round(r / s))
-    hc, wc = -(-h // s), -(-w // s)
-    pad = ((0, hc * s - h), (0, wc * s - w))
-
-    def reduce(x: np.ndarray) -> np.ndarray:
-        """s x s block means of uint8 ``x`` (zero-padded to whole blocks), float in 0..1."""
-        x = np.pad(x, pad + ((0, 0),) * (x.ndim - 2))
-        if s == 1:
-            return x / 255.0
-        return np.asarray(Image.fromarray(x).reduce(s)) / 255.0
-
-    bg = known & (alpha <= 8)
-    fg = known & (alpha >= 247)
-    stack = np.empty((hc, wc, 8), np.float64)
-    stack[..., 0] = reduce(bg.view(np.uint8) * np.uint8(255))
-    stack[..., 1:4] = reduce(np.where(bg[..., None], rgb, 0).astype(np.uint8))
-    stack[..., 4] = reduce(fg.view(np.uint8) * np.uint8(255))
-    stack[..., 5:8] = reduce(np.where(fg[..., None], rgb, 0).astype(np.uint8))
-    sums = _box_sums(stack, r_low)
-    enough = 0.02 * (2 * r_low + 1) ** 2
-    nb, nf = sums[..., 0], sums[..., 4]
-    low = np.empty((hc, wc, 7), np.float64)
-    low[..., 0:3] = sums[..., 1:4] / np.maximum(nb, 1e-9)[..., None]
-    low[..., 3:6] = sums[..., 5:8] / np.maximum(nf, 1e-9)[..., None]
-    low[..., 6] = (nb >= enough) & (nf >= enough)
-    fine = refine._bilinear_at(low, ys, xs, s)
-    b, f = fine[:, 0:3], fine[:, 3:6]
-    valid = fine[:, 6] > 0.999
-    # the background's noise around its local mean, per channel, from a sample of its pixels
-    by, bx = np.nonzero(bg)
-    if len(by) > 4096:
-        pick = np.linspace(0, len(by) - 1, 4096).astype(np.intp)
-        by, bx = by[pick], bx[pick]
-    var = np.full(3, 1.0 / 255.0**2)
-    if len(by) >= 16:
-        ref = refine._bilinear_at(low, by, bx, s)
-        ok = ref[:, 6] > 0.999
-        if ok.sum() >= 16:
-            res = rgb[by[ok], bx[ok]] / 255.0 - ref[ok, 0:3]
-            var = np.maximum((res * res).mean(axis=0), var)
-    d = f - b
-    dd = (d * d).sum(axis=1)
-    valid &= dd >= 0.08**2
-    dd = np.where(valid, dd, 1.0)
-    t = ((rgb[ys, xs] / 255.0 - b) * d).sum(axis=1) / dd
-    dead = np.minimum(2.5 * np.sqrt((d * d * var).sum(axis=1) / dd) / np.sqrt(dd), 0.5)
-    t = np.clip((t - dead) / (1.0 - dead), 0.0, 1.0)
-    return t, valid
 
 
 # --------------------------------------------------------------------------------------------
@@ -1011,84 +703,8 @@ class EditSession:
 
     def _snap_to_edges(self, stroke: Stroke) -> None:
         """Edge-aware brush: re-estimate the pixels ``stroke`` changed from the colours of the
-        pixels it did not change (see the module notes and :func:`_snap_alpha`)."""
-        h, w = self.shape
-        changed = []
-        for trect, before in stroke.patches():
-            ne = self._alpha[trect.slices] != before
-            if ne.any():
-                changed.append((trect, before, ne))
-        if not changed:
-            return
-        r = int(min(_SNAP_MAX_RADIUS, math.ceil(1.5 * stroke.radius) + 2))
-        s = max(1, r // 8)
-        margin = (2 * max(1, round(r / s)) + 2) * s
-        # crops: one around everything when compact, else one per run of tiles in a tile row
-        box = EMPTY
-        for trect, _, _ in changed:
-            box = box.union(trect)
-        groups: list[list[int]]
-        if box.area <= 4 * len(changed) * _TILE * _TILE:
-            groups = [list(range(len(changed)))]
-        else:
-            by_row: dict[int, list[int]] = {}
-            for i, (trect, _, _) in enumerate(changed):
-                by_row.setdefault(trect.r0, []).append(i)
-            groups = []
-            for idx in by_row.values():
-                idx.sort(key=lambda i: changed[i][0].c0)
-                run = [idx[0]]
-                for i in idx[1:]:
-                    if changed[i][0].c0 - changed[run[-1]][0].c1 > 2 * margin:
-                        groups.append(run)
-                        run = []
-                    run.append(i)
-                groups.append(run)
-        results = []
-        for group in groups:
-            inner = EMPTY
-            for i in group:
-                inner = inner.union(changed[i][0])
-            outer = _grow(inner, margin, (h, w))
-            known = np.ones((outer.height, outer.width), bool)
-            for trect, _, ne in changed:  # every changed pixel is unknown, in all groups
-                i = trect.intersect(outer)
-                if not i.empty:
-                    dst = (
-                        slice(i.r0 - outer.r0, i.r1 - outer.r0),
-                        slice(i.c0 - outer.c0, i.c1 - outer.c0),
-                    )
-                    src = (
-                        slice(i.r0 - trect.r0, i.r1 - trect.r0),
-                        slice(i.c0 - trect.c0, i.c1 - trect.c0),
-                    )
-                    known[dst] &= ~ne[src]
-            pts = [np.nonzero(changed[i][2]) for i in group]
-            pairs = list(zip(group, pts, strict=True))
-            ys = np.concatenate([p[0] + (changed[i][0].r0 - outer.r0) for i, p in pairs])
-            xs = np.concatenate([p[1] + (changed[i][0].c0 - outer.c0) for i, p in pairs])
-            q, valid = _snap_alpha(
-                self._rgb[outer.slices], self._alpha[outer.slices], known, r, ys, xs
-            )
-            # a pixel that looks like the plain background next to it stays background
-            t, fb = _fg_bg_alpha(
-                self._rgb[outer.slices], self._alpha[outer.slices], known, r, ys, xs
-            )
-            q = np.where(fb, np.minimum(q, t), q)
-            est = np.clip(np.rint(q * 255.0), 0, 255).astype(np.uint8)
-            off = 0
-            for i, (py, px) in pairs:
-                trect, before, _ = changed[i]
-                n = len(py)
-                painted = self._alpha[trect.slices][py, px]
-                b = before[py, px]
-                lo, hi = np.minimum(b, painted), np.maximum(b, painted)
-                snapped = np.clip(est[off : off + n], lo, hi)
-                ok = valid[off : off + n]
-                results.append((trect, py[ok], px[ok], snapped[ok]))
-                off += n
-        for trect, py, px, snapped in results:
-            self._alpha[trect.slices][py, px] = snapped
+        pixels it did not change (:func:`matte.edge_brush.snap_stroke`)."""
+        edge_brush.snap_stroke(self._rgb, self._alpha, stroke.patches(), radius=stroke.radius)
 
     # -- undo / redo / reset --------------------------------------------------------------
 
@@ -1601,7 +1217,9 @@ class EditSession:
             if st.blur == 0:
                 self._bg_blur = self._rgb
             else:
-                self._bg_blur = _blur_rgb_background(self._rgb, self.ai_alpha, st.blur)
+                self._bg_blur = compose.blurred_background(
+                    self._rgb, self.ai_alpha, radius=st.blur
+                )
             self._bg_blur_radius = st.blur
         return self._bg_blur
 
@@ -1620,13 +1238,7 @@ class EditSession:
             src = self._alpha if cov is None else np.maximum(self._alpha, cov)
             self._subject_box = composite.subject_bbox(src)
             self._subject_stale = False
-        box = self._subject_box
-        h, w = self.shape
-        if box is None:
-            return Rect(0, 0, h, w)
-        m = st.crop_margin
-        px = m if isinstance(m, int) else round(m * max(box.height, box.width))
-        return _grow(box, px, (h, w))
+        return compose.subject_crop(self._subject_box, self.shape, margin=st.crop_margin)
 
     # -- rendering ------------------------------------------------------------------------
 
@@ -1755,20 +1367,8 @@ class EditSession:
     def _compose(
         self, fg: U8, a: U8, cov: U8 | None, bg: U8 | RGB | None, out: np.ndarray
     ) -> None:
-        """Composite layers of one region into ``out`` (h, w, 4): RGBA cut-out over its shadow
-        when ``bg`` is None, else opaque (A = 255)."""
-        sp = self._settings.shadow_params
-        if bg is None:
-            assert cov is not None
-            _over_shadow(fg, a, cov, sp.color, out)  # type: ignore[arg-type]
-            return
-        if cov is not None:
-            under = np.empty(fg.shape, np.uint8)
-            _blend(sp.color, cov, bg, under)  # type: ignore[arg-type]
-            bg = under
-        _blend(fg, a, bg, out)
-        if out.shape[-1] == 4:
-            out[..., 3] = 255
+        """Composite layers of one region into ``out`` (:func:`matte.compose.blend`)."""
+        compose.blend(fg, a, cov, bg, shadow_color=self._settings.shadow_params.color, out=out)
 
     def _render_composite(
         self,
@@ -1862,25 +1462,11 @@ class EditSession:
         if rect is None:
             rect = self.crop_rect() or Rect(0, 0, *self.shape)
         rect = _rect(rect).clip(self.shape)
-        fg = self._foreground(fresh=True)
-        cov = self._shadow(fresh=True)
-        bg = self._background()
-        h, w = rect.height, rect.width
-        out = np.empty((h, w, 3 if bg is not None else 4), np.uint8)
-        step = max(1, _STRIP_PIXELS // max(w, 1))
-        for y in range(0, h, step):
-            sl = (slice(rect.r0 + y, rect.r0 + min(y + step, h)), slice(rect.c0, rect.c1))
-            dst = out[y : y + step]
-            if bg is None and cov is None:
-                for c in range(3):
-                    dst[..., c] = fg[sl][..., c]
-                dst[..., 3] = self._alpha[sl]
-                continue
-            layer_bg = bg if bg is None or isinstance(bg, tuple) else bg[sl]
-            self._compose(
-                fg[sl], self._alpha[sl], None if cov is None else cov[sl], layer_bg, dst
-            )
-        return out
+        lay = compose.Layers(
+            self._foreground(fresh=True), self._alpha, self._shadow(fresh=True),
+            self._background(),
+        )
+        return compose.flatten(lay, settings=self._settings, rect=rect)
 
     def export(
         self, *, format: str = "png", quality: int | None = None, mask_only: bool = False
@@ -1912,13 +1498,10 @@ class EditSession:
                 or not 0 <= quality <= 100
             ):
                 raise ValueError(f"quality: expected an int in 0..100, got {quality!r}")
-            data = export.mask_png(self._alpha)
+            data = compose.encode_mask(self._alpha)
             return data, export.output_name(self._name, format="png", suffix="-mask"), "image/png"
-        pixels = self.result_pixels()
-        # Fully transparent pixels are written as (0, 0, 0, 0): the removed background must
-        # not survive, invisible, in the downloaded file (and the PNG gets ~3x smaller).
-        data = export.encode(
-            pixels, format=fmt, quality=quality, icc_profile=self._decoded.icc_profile,
-            clear_transparent=True,
+        data = compose.encode(
+            self.result_pixels(), format=fmt, quality=quality,
+            icc_profile=self._decoded.icc_profile,
         )
         return data, export.output_name(self._name, format=fmt), export.mime_type(fmt)
