@@ -26,7 +26,6 @@ import sys
 import time
 import zipfile
 import zlib
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,20 +36,25 @@ if "pyodide" not in sys.modules and sys.platform != "emscripten":  # pragma: no 
 import js  # noqa: E402  (browser-only import, guarded above)
 from pyodide.ffi import JsProxy, create_proxy, to_js  # noqa: E402
 
-from matte.decode import DEFAULT_MAX_PIXELS, Decoded, decode  # noqa: E402
+from matte.app.batch import THUMB, Batch, BatchError, Item  # noqa: E402
+from matte.decode import DEFAULT_MAX_PIXELS, decode  # noqa: E402
 from matte.errors import MatteError  # noqa: E402
-from matte.fuse import fused_alpha_steps  # noqa: E402
 from matte.geometry import Rect  # noqa: E402
-from matte.models import Catalog, FusionSpec, ModelSpec, parse_manifest  # noqa: E402
+from matte.models import Catalog, ModelSpec, parse_manifest  # noqa: E402
 from matte.oplog import restore_edits, saved_ops  # noqa: E402
-from matte.pipeline import finish_steps, prepare  # noqa: E402
-from matte.session import EditSession, Settings  # noqa: E402
-from matte.steps import Steps  # noqa: E402
+from matte.session import EditSession  # noqa: E402
+
+__all__ = ["THUMB", "BridgeRunner", "WebApp", "boot"]
 
 
 def _obj(d: dict[str, Any]) -> Any:
     """A plain JS object from a dict (a copy; no proxies left behind)."""
     return to_js(d, dict_converter=js.Object.fromEntries)
+
+
+def _error(exc: BatchError) -> Any:
+    """The envelope of a refused request: ``{error: message, code}``."""
+    return _obj({"error": str(exc), "code": exc.code})
 
 
 def _bytes_to_js(data: bytes) -> Any:
@@ -78,33 +82,8 @@ class BridgeRunner:
         return out
 
 
-#: The side of a batch thumbnail, in pixels (the strip shows them at 76 CSS px, 2x for HiDPI).
-THUMB = 152
 #: What the autosave of a batch keeps besides the open image: files plus compressed masks.
 BATCH_BUDGET = 200 * 2**20
-
-
-#: Images with a side shorter than this are refused by :meth:`WebApp.add_image` (a 1x1 image
-#: would "work" and show one pixel at 3200%).
-MIN_SIDE = 16
-
-
-@dataclass
-class Item:
-    """One image of the batch: its file bytes (compressed, cheap to keep) and its masks."""
-
-    id: int
-    name: str
-    data: bytes
-    shape: tuple[int, int]
-    alpha: np.ndarray | None = None  # the AI mask
-    edited: np.ndarray | None = None  # the mask as last edited (when not active)
-    ops: Any = None  # the edits as operations (EditSession.ops), when not active
-    preview: bool = False  # alpha is the quick preview; the full-quality run is pending
-    # raw output of the preview model (u2netp, 320x320 float32, 400 KB), kept until the final
-    # stage of a fusion reuses it: (model id, output)
-    preview_raw: tuple[str, np.ndarray] | None = None
-    thumb: np.ndarray | None = None  # (h, w, 4) uint8: the cut-out, at most THUMB px a side
 
 
 class WebApp:
@@ -113,22 +92,25 @@ class WebApp:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.runner = BridgeRunner(js.window.matteBridge)
-        self.items: dict[int, Item] = {}
-        self._next_id = 1
-        self.active: Item | None = None
-        self.session: EditSession | None = None
-        self.decoded: tuple[int, Decoded] | None = None  # the active (or only) image, decoded
-        # the next image of a batch, decoded while the active image's model runs
-        self.next_decoded: tuple[int, Decoded] | None = None
+        # the batch owns the images, the open session, the decoded cache and pending masks
+        self.batch = Batch(catalog, self.runner, progress=self._progress)
         self._proxies: list[Any] = []
         # the view the canvas shows: rect and scale, so strokes can redraw their dirty part
         self.view: tuple[Rect, float, str] | None = None
         self.canvas: Any = None
-        self.background: np.ndarray | None = None  # the picture of an 'image' background
-        self.background_data: bytes | None = None  # its file, for the autosave
-        # a full-quality mask for the active image, waiting for the stroke or refine preview
-        # in progress to end before it replaces the preview mask under the user's edits
-        self._pending: tuple[int, np.ndarray] | None = None
+        self.background_data: bytes | None = None  # the background picture's file (autosave)
+
+    @property
+    def items(self) -> dict[int, Item]:
+        return self.batch.items
+
+    @property
+    def active(self) -> Item | None:
+        return self.batch.active
+
+    @property
+    def session(self) -> EditSession | None:
+        return self.batch.session
 
     # -- plumbing ---------------------------------------------------------------------------
     def _progress(self, stage: str, detail: str = "") -> None:
@@ -149,22 +131,6 @@ class WebApp:
         for proxy in self._proxies:
             proxy.destroy()
         self._proxies.clear()
-
-    def _decoded(self, item: Item) -> Decoded:
-        """The decoded pixels of ``item``. At most two images are kept decoded: the active one
-        and the next one of a batch (decoded ahead, while a model runs, and not again)."""
-        for slot in (self.decoded, self.next_decoded):
-            if slot is not None and slot[0] == item.id:
-                return slot[1]
-        dec = decode(item.data, max_pixels=None)
-        self._keep(item, dec)
-        return dec
-
-    def _keep(self, item: Item, dec: Decoded) -> None:
-        if self.session is not None and self.active is not None and self.active.id != item.id:
-            self.next_decoded = (item.id, dec)  # the open image keeps its slot
-        else:
-            self.decoded = (item.id, dec)
 
     def _history(self) -> Any:
         rebased = self._apply_pending()  # a stroke or refine preview may just have ended
@@ -189,8 +155,7 @@ class WebApp:
         """Versions and memory, for the page's diagnostics and the benchmarks."""
         import pyodide_js  # the Pyodide API object; HEAP8 is the whole wasm linear memory
 
-        kept = sum(len(i.data) + (i.alpha.nbytes if i.alpha is not None else 0)
-                   + (i.edited.nbytes if i.edited is not None else 0) for i in self.items.values())
+        kept = self.batch.nbytes()
         return _obj({
             "python": sys.version.split()[0],
             "numpy": np.__version__,
@@ -205,21 +170,13 @@ class WebApp:
 
     def add_image(self, data: JsProxy, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Any:
         """Decode a file and add it to the batch; on failure nothing changes: ``{error}``."""
-        self._progress("compute:decode")
         t0 = time.perf_counter()
+        raw = data.to_bytes()  # copy 1 of 1
         try:
-            raw = data.to_bytes()  # copy 1 of 1
-            decoded = decode(raw, max_pixels=int(max_pixels))
-        except MatteError as exc:
-            return _obj({"error": str(exc)})
+            item, decoded = self.batch.add(raw, str(name or "image"), max_pixels=int(max_pixels))
+        except BatchError as exc:
+            return _error(exc)
         h, w = decoded.shape
-        if min(h, w) < MIN_SIDE:
-            return _obj({"error": f"This image is {w}×{h} pixels: too small to be useful. Use a "
-                                  f"photo at least {MIN_SIDE} pixels on each side."})
-        item = Item(id=self._next_id, name=str(name or "image"), data=raw, shape=decoded.shape)
-        self._next_id += 1
-        self.items[item.id] = item
-        self._keep(item, decoded)  # it is likely processed (and shown) next
         return _obj({"id": item.id, "width": w, "height": h, "format": decoded.format,
                      "notes": to_js(decoded.notes), "ms": (time.perf_counter() - t0) * 1e3})
 
@@ -237,132 +194,36 @@ class WebApp:
         (:meth:`EditSession.rebase`), now or, if a stroke or refine preview is in progress, as
         soon as it ends.
         """
-        item = self.items.get(int(item_id))
-        if item is None:
-            return _obj({"error": "That image is no longer open."})
-        preview = str(stage) == "preview"
-        fusion: FusionSpec | None = None
         try:
-            spec = self.catalog.get(model_id)
-            if preview:
-                if spec.preview is None:
-                    return _obj({"skipped": True})
-                spec = self.catalog.model(spec.preview)
-            elif isinstance(spec, FusionSpec):
-                fusion, spec = spec, spec.edges
-            image = self._decoded(item)
-        except MatteError as exc:
-            return _obj({"error": str(exc)})
-        times: dict[str, float] = {}
-        t = time.perf_counter()
-        self._progress("compute:preprocess", str(stage))
-        tensor = prepare(image.rgb, spec)
-        times["preprocess"] = (time.perf_counter() - t) * 1e3
-        self._progress("compute:inference", str(stage))
-        t = time.perf_counter()
-        try:
-            output = await self.runner.run(spec, tensor)
-            regions = None
-            if fusion is not None:
-                regions = await self._regions_output(item, fusion, image.rgb)
-        except Exception as exc:  # a JS error from the bridge: keep the image, report it
-            return _obj({"error": f"Inference failed: {getattr(exc, 'message', exc)}"})
-        times["inference"] = (time.perf_counter() - t) * 1e3
-        if self.items.get(item.id) is not item:
-            return _obj({"error": "That image is no longer open."})
-        if preview:  # a fusion's final stage reuses it instead of running the model again
-            item.preview_raw = (spec.id, output)
-        self._progress("compute:postprocess", str(stage))
-        t = time.perf_counter()
-        image = self._decoded(item)  # the user may have switched images during inference
-        # in steps, yielding to the page every ~40 ms: a 12 MP refinement is no single long
-        # task, so the user can keep painting (on the preview) meanwhile
-        if fusion is not None and regions is None:
-            fusion = None  # the regions model could not run: the edges model alone
-        if fusion is not None:
-            steps = fused_alpha_steps(output, regions, image.rgb, edges=fusion.edges,
-                                      regions=fusion.regions)
-            item.preview_raw = None  # used: 400 KB less per item of a batch
-        else:
-            steps = finish_steps(output, spec, image.rgb, refine=not preview)
-        alpha = await _cooperatively(steps)
-        if image.alpha is not None:  # a transparent source stays transparent where it was
-            np.minimum(alpha, image.alpha, out=alpha)
-        had_mask = item.alpha is not None
-        rebased = False
-        if not had_mask:
-            item.alpha = alpha
-        elif self.active is item and self.session is not None:
-            self._pending = (item.id, alpha)
-            rebased = self._apply_pending()
-        else:  # edited while active, then left: the edits are replayed when it is opened
-            item.alpha = alpha
-            item.edited = None if item.ops is not None else item.edited
-        item.preview = preview
-        item.thumb = _thumb(image.rgb, alpha)
-        times["postprocess"] = (time.perf_counter() - t) * 1e3
-        s = self.session if self.active is item else None
-        return _obj({"times": _obj(times), "preview": preview, "rebased": rebased,
-                     "fused": fusion is not None,
-                     "pending": self._pending is not None,
+            res = await self.batch.segment(int(item_id), str(model_id), str(stage))
+        except BatchError as exc:
+            return _error(exc)
+        if res.skipped:
+            return _obj({"skipped": True})
+        if res.rebased:
+            self._redraw(Rect(0, 0, *self.session.shape), settled=True)
+        s = self.session if self.active is not None and self.active.id == int(item_id) else None
+        return _obj({"times": _obj(res.times), "preview": res.preview, "rebased": res.rebased,
+                     "fused": res.fused, "pending": res.pending,
                      "can_undo": bool(s and s.can_undo), "can_redo": bool(s and s.can_redo)})
 
-    async def _regions_output(self, item: Item, fusion: FusionSpec, rgb: np.ndarray) -> Any:
-        """The fusion's regions model output for ``item``: the preview's, kept on the item
-        (the page runs u2netp once per image), else one run of it now (no preview ran, e.g.
-        its session failed to load)."""
-        if item.preview_raw is not None and item.preview_raw[0] == fusion.regions.id:
-            return item.preview_raw[1]
-        try:
-            return await self.runner.run(fusion.regions, prepare(rgb, fusion.regions))
-        except Exception:  # no session for it either: the edges model's mask alone
-            return None
-
     def _apply_pending(self) -> bool:
-        """Put a waiting full-quality mask under the active session's edits, unless a stroke
-        or a refine preview is in progress; redraws the view. True when applied."""
-        if self._pending is None or self.session is None or self.active is None:
+        """Put a waiting full-quality mask under the open image's edits (when no stroke or
+        refine preview is in progress) and redraw the view. True when applied."""
+        if not self.batch.apply_pending():
             return False
-        item_id, alpha = self._pending
-        if item_id != self.active.id:
-            self._pending = None
-            return False
-        if self.session.stroke_active or self.session.previewing is not None:
-            return False
-        self._pending = None
-        self.active.alpha = alpha
-        self.session.rebase(alpha)
         self._redraw(Rect(0, 0, *self.session.shape), settled=True)
         return True
 
     def activate(self, item_id: int) -> Any:
         """Open an item in the editor (the previous one keeps its edited mask)."""
-        item = self.items.get(int(item_id))
-        if item is None or item.alpha is None:
-            return _obj({"error": "That image has not been processed yet."})
-        if item is self.active and self.session is not None:
-            return self._active_info()  # already open: keep the session (edits, history)
-        if self.active is not None and self.session is not None:
-            self.active.edited = self.session.alpha.copy()
-            self.active.ops = self.session.ops
-            if self.decoded is not None and self.decoded[0] == self.active.id:
-                self.active.thumb = _thumb(self.decoded[1].rgb, self.active.edited)
-            if self._pending is not None and self._pending[0] == self.active.id:
-                self.active.alpha = self._pending[1]  # its edits are replayed when reopened
-                self.active.edited = None
-                self._pending = None
-        settings = self.session.settings if self.session is not None else None
-        self.session = None  # free the previous session before decoding the next image
+        was = self.session
         try:
-            decoded = self._decoded(item)
-        except MatteError as exc:
-            return _obj({"error": str(exc)})
-        if self.next_decoded is not None and self.next_decoded[0] == item.id:
-            self.next_decoded = None
-        self.decoded = (item.id, decoded)
-        self.session = _session_for(decoded, item, settings, self.background)
-        self.active = item
-        self.view = None
+            sess = self.batch.activate(int(item_id))
+        except BatchError as exc:
+            return _error(exc)
+        if sess is not was:
+            self.view = None
         return self._active_info()
 
     def _active_info(self) -> Any:
@@ -502,7 +363,7 @@ class WebApp:
             raw = data.to_bytes()
             bg = decode(raw)
             self.session.set_background("image", image=bg.rgb)
-            self.background = bg.rgb
+            self.batch.background = bg.rgb
             self.background_data = raw  # the file as picked: what the autosave keeps
         except MatteError as exc:
             return _obj({"error": f"The background image could not be used: {exc}"})
@@ -579,11 +440,7 @@ class WebApp:
             conf = json.loads(str(settings))
         except (MatteError, ValueError, zlib.error) as exc:
             return _obj({"error": f"The saved session could not be restored ({exc})."})
-        item = Item(id=self._next_id, name=str(name), data=raw, shape=(h, w),
-                    alpha=ai_alpha.copy(), edited=edited.copy())
-        self._next_id += 1
-        self.items[item.id] = item
-        self.decoded = (item.id, decoded)
+        item = self.batch.add_done(raw, str(name), decoded, ai_alpha.copy(), edited.copy())
         info = self.activate(item.id)
         if self.session is not None:
             log = ops.to_bytes() if hasattr(ops, "to_bytes") else None
@@ -596,7 +453,7 @@ class WebApp:
                     bg_raw = background.to_bytes()
                     try:
                         bg = decode(bg_raw).rgb
-                        self.background, self.background_data = bg, bg_raw
+                        self.batch.background, self.background_data = bg, bg_raw
                     except MatteError:
                         bg = None
                 kind = conf["background"] if conf["background"] != "image" or bg is not None \
@@ -618,9 +475,8 @@ class WebApp:
         """Draw the item's cut-out (at most :data:`THUMB` px a side) into ``canvas``; the
         open image's thumbnail shows its edits."""
         item = self.items.get(int(item_id))
-        if item is not None and item is self.active and self.session is not None \
-                and self.decoded is not None and self.decoded[0] == item.id:
-            item.thumb = _thumb(self.decoded[1].rgb, self.session.alpha)
+        if item is not None:
+            self.batch.refresh_thumb(item)
         if item is None or item.thumb is None:
             return _obj({"error": "No thumbnail yet"})
         h, w = item.thumb.shape[:2]
@@ -631,17 +487,10 @@ class WebApp:
     def remove_item(self, item_id: int) -> Any:
         """Forget an item (its file, masks and edits); when it was open nothing is open after.
         ``{removed, was_active}``."""
-        item = self.items.pop(int(item_id), None)
-        if item is None:
-            return _obj({"removed": False, "was_active": False})
-        for slot in ("decoded", "next_decoded"):
-            got = getattr(self, slot)
-            if got is not None and got[0] == item.id:
-                setattr(self, slot, None)
-        was_active = item is self.active
+        removed, was_active = self.batch.remove(int(item_id))
         if was_active:
-            self.active, self.session, self.view, self._pending = None, None, None, None
-        return _obj({"removed": True, "was_active": was_active})
+            self.view = None
+        return _obj({"removed": removed, "was_active": was_active})
 
     def batch_snapshot(self, budget: int = BATCH_BUDGET) -> Any:
         """The finished items other than the open one, for the autosave of the whole batch:
@@ -685,11 +534,7 @@ class WebApp:
                 raise ValueError(f"saved size {w}x{h} does not match the file")
         except (MatteError, ValueError, zlib.error) as exc:
             return _obj({"error": f"{name}: could not be restored ({exc})."})
-        item = Item(id=self._next_id, name=str(name), data=raw, shape=(h, w), alpha=alpha,
-                    edited=edited)
-        item.thumb = _thumb(decoded.rgb, edited if edited is not None else alpha)
-        self._next_id += 1
-        self.items[item.id] = item
+        item = self.batch.add_done(raw, str(name), decoded, alpha, edited)
         return _obj({"id": item.id, "width": w, "height": h})
 
     # -- export -----------------------------------------------------------------------------
@@ -720,12 +565,7 @@ class WebApp:
                 if item.alpha is None or (wanted is not None and item.id not in wanted):
                     continue
                 try:
-                    if item is self.active and self.session is not None:
-                        sess = self.session
-                    else:
-                        dec = self._decoded(item)
-                        settings = self.session.settings if self.session else None
-                        sess = _session_for(dec, item, settings, self.background)
+                    sess = self.batch.session_of(item)
                     data, name, _ = sess.export(format=str(fmt), quality=int(quality),
                                                 mask_only=bool(mask_only))
                 except (MatteError, ValueError) as exc:
@@ -738,31 +578,9 @@ class WebApp:
                 zf.writestr(unique, data)
                 count += 1
         if self.active is not None:
-            self._decoded(self.active)  # keep the active image decoded
+            self.batch.decoded(self.active)  # keep the open image decoded
         return _obj({"bytes": _bytes_to_js(buf.getvalue()), "name": "matte-images.zip",
                      "count": count})
-
-
-def _thumb(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """A small RGBA cut-out, at most :data:`THUMB` px a side.
-
-    Parameters
-    ----------
-    rgb : ndarray, shape (h, w, 3), uint8
-    alpha : ndarray, shape (h, w), uint8
-
-    Returns
-    -------
-    ndarray, shape (th, tw, 4), uint8
-    """
-    from PIL import Image
-
-    h, w = alpha.shape
-    step = max(1, max(h, w) // (THUMB * 2))  # cheap decimation first, then a good resize
-    rgba = np.dstack([rgb[::step, ::step], alpha[::step, ::step]])
-    im = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
-    im.thumbnail((THUMB, THUMB), Image.Resampling.BILINEAR)
-    return np.asarray(im)
 
 
 def _applied(sess: EditSession | None) -> list[dict[str, Any]]:
@@ -781,43 +599,6 @@ def _applied(sess: EditSession | None) -> list[dict[str, Any]]:
                 value = int(value)
             out.append({"op": params["op"], "value": value})
     return out
-
-
-async def _cooperatively(steps: Steps[Any], budget_ms: float = 40.0) -> Any:
-    """Run a steps generator (:mod:`matte.steps`), giving the page's event loop a turn
-    whenever ``budget_ms`` of work has passed; returns the generator's result."""
-    import asyncio
-
-    t = time.perf_counter()
-    while True:
-        try:
-            next(steps)
-        except StopIteration as stop:
-            return stop.value
-        if (time.perf_counter() - t) * 1e3 >= budget_ms:
-            await asyncio.sleep(0)  # a macrotask in Pyodide's event loop: input and paint run
-            t = time.perf_counter()
-
-
-def _session_for(decoded: Decoded, item: Item, settings: Settings | None,
-                 background: np.ndarray | None) -> EditSession:
-    """An editing session for ``item``, with its edited mask and the page's output settings
-    (``background``: the picture of an 'image' background, which Settings does not hold)."""
-    # 48 MiB of history keeps a 12 MP session under 4x the image's RGBA size even when full
-    sess = EditSession(decoded, item.alpha, name=item.name, history_budget=48 * 2**20)
-    if item.ops is not None:  # the edits come back with their undo steps, on the current
-        sess.rebase(item.alpha, ops=item.ops)  # AI mask (which may have changed meanwhile)
-    elif item.edited is not None:  # restored from autosave: the mask only
-        sess.load_mask(item.edited)
-    if settings is not None:
-        if settings.background == "image" and background is not None:
-            sess.set_background("image", image=background)
-        elif settings.background != "image":
-            sess.set_background(settings.background, color=settings.color, blur=settings.blur)
-        sess.set_shadow(settings.shadow)
-        sess.set_crop(settings.crop, margin=settings.crop_margin)
-        sess.set_decontaminate(settings.decontaminate)
-    return sess
 
 
 _API = (
