@@ -33,7 +33,7 @@ async function tx(mode, fn) {
 export const load = () => tx("readonly", (s) => s.get(KEY));
 export const save = (record) => tx("readwrite", (s) => s.put(record, KEY));
 // The rest of a batch (finished images other than the open one), one record, within the
-// budget matte.web.BATCH_BUDGET; see app.js "Autosave".
+// budget matte.app.autosave.BATCH_BUDGET; see app.js "Autosave".
 export const loadBatch = () => tx("readonly", (s) => s.get("batch"));
 export const saveBatch = (record) => tx("readwrite", (s) => s.put(record, "batch"));
 export const clear = () => tx("readwrite", (s) => { s.delete("batch"); return s.delete(KEY); });

@@ -25,7 +25,6 @@ import json
 import sys
 import time
 import zipfile
-import zlib
 from typing import Any
 
 import numpy as np
@@ -36,12 +35,12 @@ if "pyodide" not in sys.modules and sys.platform != "emscripten":  # pragma: no 
 import js  # noqa: E402  (browser-only import, guarded above)
 from pyodide.ffi import JsProxy, create_proxy, to_js  # noqa: E402
 
+from matte.app import autosave  # noqa: E402
 from matte.app.batch import THUMB, Batch, BatchError, Item  # noqa: E402
 from matte.decode import DEFAULT_MAX_PIXELS, decode  # noqa: E402
 from matte.errors import MatteError  # noqa: E402
 from matte.geometry import Rect  # noqa: E402
 from matte.models import Catalog, ModelSpec, parse_manifest  # noqa: E402
-from matte.oplog import restore_edits, saved_ops  # noqa: E402
 from matte.session import EditSession  # noqa: E402
 
 __all__ = ["THUMB", "BridgeRunner", "WebApp", "boot"]
@@ -80,10 +79,6 @@ class BridgeRunner:
         out = np.empty(shape, dtype=np.float32)
         result.data.assign_to(out)  # copy into numpy, no intermediate
         return out
-
-
-#: What the autosave of a batch keeps besides the open image: files plus compressed masks.
-BATCH_BUDGET = 200 * 2**20
 
 
 class WebApp:
@@ -383,92 +378,48 @@ class WebApp:
 
     # -- autosave ---------------------------------------------------------------------------
     def snapshot(self) -> Any:
-        """The open image's state for autosave: file bytes, AI and edited masks (zlib-compressed,
-        each a copy into JS), the edit log (``ops``, :func:`matte.oplog.encode_ops`: restores
-        undo and redo; left out, with a console warning, when over
-        :data:`matte.oplog.MAX_SAVED`), the background picture's file (``background``, when the
-        background is an image) and the settings. ``{empty: true}`` when nothing is open,
-        ``{busy: true}`` during a stroke or a refine preview (the mask is not a saved state
-        yet: ask again later)."""
-        if self.active is None or self.session is None:
-            return _obj({"empty": True})
-        s, item = self.session, self.active
-        if s.stroke_active or s.previewing is not None:
-            return _obj({"busy": True})
-        st = s.settings
-        image_bg = st.background == "image" and self.background_data is not None
-        settings = {"background": st.background if st.background != "image" or image_bg
-                    else "transparent",
-                    "color": list(st.color), "blur": st.blur, "shadow": st.shadow,
-                    "crop": st.crop, "crop_margin": st.crop_margin,
-                    "decontaminate": st.decontaminate}
-        h, w = s.shape
-        snap = {
-            "name": item.name, "width": w, "height": h,
-            "file": _bytes_to_js(item.data),
-            "ai": _bytes_to_js(zlib.compress(s.ai_alpha.tobytes(), 1)),
-            "mask": _bytes_to_js(zlib.compress(np.ascontiguousarray(s.alpha).tobytes(), 1)),
-            "settings": json.dumps(settings),
-        }
-        ops, why = saved_ops(s.ops)
-        if ops is not None:
-            snap["ops"] = _bytes_to_js(ops)
-        else:
-            js.console.warn(f"matte autosave: {why}")
-        if image_bg:
-            snap["background"] = _bytes_to_js(self.background_data)
-        return _obj(snap)
+        """The open image's state for autosave (:func:`matte.app.autosave.snapshot`): file
+        bytes, AI and edited masks (zlib-compressed), the edit log (``ops``: restores undo and
+        redo; left out, with a console warning, when it cannot be kept), the background
+        picture's file (``background``) and the settings (JSON); each bytes value is one copy
+        into JS. ``{empty: true}`` when nothing is open, ``{busy: true}`` during a stroke or a
+        refine preview (ask again later)."""
+        snap = autosave.snapshot(self.batch, background_file=self.background_data)
+        if isinstance(snap, str):
+            return _obj({snap: True})
+        if snap.ops_note:
+            js.console.warn(f"matte autosave: {snap.ops_note}")
+        out = {"name": snap.name, "width": snap.width, "height": snap.height,
+               "file": _bytes_to_js(snap.file), "ai": _bytes_to_js(snap.ai),
+               "mask": _bytes_to_js(snap.mask), "settings": snap.settings}
+        if snap.ops is not None:
+            out["ops"] = _bytes_to_js(snap.ops)
+        if snap.background is not None:
+            out["background"] = _bytes_to_js(snap.background)
+        return _obj(out)
 
     def restore(self, file: JsProxy, name: str, ai: JsProxy, mask: JsProxy,
                 settings: str, ops: JsProxy | None = None,
                 background: JsProxy | None = None) -> Any:
-        """Re-open an autosaved image with its masks, edit history and settings.
-
-        ``ops`` (the edit log of :meth:`snapshot`) is replayed onto the AI mask so that undo and
-        redo work as before the reload; without it, or when the replay does not give the saved
-        mask exactly, the saved mask comes back without history
-        (:func:`matte.oplog.restore_edits`). ``background`` is the picture of an 'image'
-        background. Returns the active image's info plus ``history`` (whether undo/redo came
-        back), or ``{error}`` if the record is unusable.
-        """
+        """Re-open an autosaved image with its masks, edit history and settings
+        (:func:`matte.app.autosave.restore`). Returns the open image's info plus ``history``
+        (whether undo/redo came back), or ``{error, code}`` if the record is unusable."""
+        bg_raw = background.to_bytes() if hasattr(background, "to_bytes") else None
         try:
-            raw = file.to_bytes()
-            decoded = decode(raw, max_pixels=None)
-            h, w = decoded.shape
-            ai_alpha = np.frombuffer(zlib.decompress(ai.to_bytes()), np.uint8).reshape(h, w)
-            edited = np.frombuffer(zlib.decompress(mask.to_bytes()), np.uint8).reshape(h, w)
-            conf = json.loads(str(settings))
-        except (MatteError, ValueError, zlib.error) as exc:
-            return _obj({"error": f"The saved session could not be restored ({exc})."})
-        item = self.batch.add_done(raw, str(name), decoded, ai_alpha.copy(), edited.copy())
-        info = self.activate(item.id)
-        if self.session is not None:
-            log = ops.to_bytes() if hasattr(ops, "to_bytes") else None
-            history, why = restore_edits(self.session, ai_alpha, edited, log)
-            if why:
-                js.console.warn(f"matte restore: {why}; the mask came back without its history")
-            try:
-                bg = None
-                if conf.get("background") == "image" and hasattr(background, "to_bytes"):
-                    bg_raw = background.to_bytes()
-                    try:
-                        bg = decode(bg_raw).rgb
-                        self.batch.background, self.background_data = bg, bg_raw
-                    except MatteError:
-                        bg = None
-                kind = conf["background"] if conf["background"] != "image" or bg is not None \
-                    else "transparent"
-                self.session.set_background(kind, color=tuple(conf["color"]),
-                                            blur=conf["blur"], image=bg)
-                self.session.set_shadow(bool(conf["shadow"]))
-                self.session.set_crop(bool(conf["crop"]), margin=conf["crop_margin"])
-                self.session.set_decontaminate(bool(conf["decontaminate"]))
-            except (KeyError, TypeError, ValueError, AttributeError):
-                pass  # settings from an older version: keep the defaults
-            out = self._active_info()
-            out.history = history
-            return out
-        return info
+            _, history, why = autosave.restore(
+                self.batch, file=file.to_bytes(), name=str(name), ai=ai.to_bytes(),
+                mask=mask.to_bytes(), settings=str(settings),
+                ops=ops.to_bytes() if hasattr(ops, "to_bytes") else None, background=bg_raw)
+        except BatchError as exc:
+            return _error(exc)
+        if why:
+            js.console.warn(f"matte restore: {why}; the mask came back without its history")
+        if self.batch.background is not None:
+            self.background_data = bg_raw
+        self.view = None
+        out = self._active_info()
+        out.history = history
+        return out
 
     # -- batch: thumbnails, removal, autosave of the whole batch ------------------------------
     def thumbnail(self, canvas: JsProxy, item_id: int) -> Any:
@@ -492,49 +443,28 @@ class WebApp:
             self.view = None
         return _obj({"removed": removed, "was_active": was_active})
 
-    def batch_snapshot(self, budget: int = BATCH_BUDGET) -> Any:
-        """The finished items other than the open one, for the autosave of the whole batch:
-        ``{items: [{id, name, width, height, file, ai, mask?}], skipped: [names]}``, oldest
-        first. Files and zlib-compressed masks are kept while their sum stays within
-        ``budget`` bytes (the open image is saved apart, by :meth:`snapshot`); the items that
-        do not fit are named in ``skipped``."""
-        items, skipped, used = [], [], 0
-        for item in self.items.values():
-            if item is self.active or item.alpha is None or item.preview:
-                continue
-            h, w = item.shape
-            rec = {"id": item.id, "name": item.name, "width": w, "height": h}
-            ai = zlib.compress(np.ascontiguousarray(item.alpha).tobytes(), 1)
-            mask = None if item.edited is None else zlib.compress(
-                np.ascontiguousarray(item.edited).tobytes(), 1)
-            size = len(item.data) + len(ai) + (len(mask) if mask else 0)
-            if used + size > int(budget):
-                skipped.append(item.name)
-                continue
-            used += size
-            rec["file"], rec["ai"] = _bytes_to_js(item.data), _bytes_to_js(ai)
-            if mask is not None:
-                rec["mask"] = _bytes_to_js(mask)
-            items.append(rec)
-        return _obj({"items": items, "skipped": skipped, "bytes": used})
+    def batch_snapshot(self, budget: int = autosave.BATCH_BUDGET) -> Any:
+        """The finished items other than the open one, for the autosave of the whole batch
+        (:func:`matte.app.autosave.snapshot_batch`): ``{items: [{id, name, width, height,
+        file, ai, mask?}], skipped: [names], bytes}``, oldest first, within ``budget`` bytes."""
+        records, skipped, used = autosave.snapshot_batch(self.batch, budget=int(budget))
+        for rec in records:
+            for key in ("file", "ai", "mask"):
+                if key in rec:
+                    rec[key] = _bytes_to_js(rec[key])
+        return _obj({"items": records, "skipped": skipped, "bytes": used})
 
     def restore_item(self, file: JsProxy, name: str, width: int, height: int, ai: JsProxy,
                      mask: JsProxy | None = None) -> Any:
         """Add a finished item of an autosaved batch (not opened): ``{id}`` or ``{error}``."""
         try:
-            h, w = int(height), int(width)
-            raw = file.to_bytes()
-            alpha = np.frombuffer(zlib.decompress(ai.to_bytes()), np.uint8).reshape(h, w).copy()
-            edited = None
-            if hasattr(mask, "to_bytes"):
-                edited = np.frombuffer(zlib.decompress(mask.to_bytes()), np.uint8)
-                edited = edited.reshape(h, w).copy()
-            decoded = decode(raw, max_pixels=None)
-            if decoded.shape != (h, w):
-                raise ValueError(f"saved size {w}x{h} does not match the file")
-        except (MatteError, ValueError, zlib.error) as exc:
-            return _obj({"error": f"{name}: could not be restored ({exc})."})
-        item = self.batch.add_done(raw, str(name), decoded, alpha, edited)
+            item = autosave.restore_item(
+                self.batch, file=file.to_bytes(), name=str(name), width=int(width),
+                height=int(height), ai=ai.to_bytes(),
+                mask=mask.to_bytes() if hasattr(mask, "to_bytes") else None)
+        except BatchError as exc:
+            return _error(exc)
+        h, w = item.shape
         return _obj({"id": item.id, "width": w, "height": h})
 
     # -- export -----------------------------------------------------------------------------
@@ -622,8 +552,6 @@ _REFINE_PARAMS = {
 
 async def boot(manifest_url: str = "./models/models.json") -> WebApp:
     """Read the models manifest, create the app, expose it, and announce readiness."""
-    import json
-
     from pyodide.http import pyfetch
 
     resp = await pyfetch(manifest_url)

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from matte.app.settings import apply_settings
 from matte.decode import DEFAULT_MAX_PIXELS, Decoded, decode
 from matte.errors import MatteError
 from matte.fuse import fused_alpha_steps
@@ -390,15 +391,7 @@ class Batch:
         elif item.edited is not None:  # restored from autosave: the mask only
             sess.load_mask(item.edited)
         if settings is not None:
-            bg = self.background
-            if settings.background == "image" and bg is not None:
-                sess.set_background("image", image=bg)
-            elif settings.background != "image":
-                sess.set_background(settings.background, color=settings.color,
-                                    blur=settings.blur)
-            sess.set_shadow(settings.shadow)
-            sess.set_crop(settings.crop, margin=settings.crop_margin)
-            sess.set_decontaminate(settings.decontaminate)
+            apply_settings(sess, settings, picture=self.background)
         return sess
 
     def session_of(self, item: Item) -> EditSession:
