@@ -49,6 +49,17 @@ def _box_sums(x: np.ndarray, r: int) -> np.ndarray:
     return out
 
 
+def _block_means(x: np.ndarray, s: int, *, mode: str = "constant") -> np.ndarray:
+    """s x s block means of uint8 ``x`` (h, w[, C]), padded to whole blocks (``np.pad``
+    ``mode``), float64 in 0..1 (Pillow's box reduction)."""
+    h, w = x.shape[:2]
+    pad = ((0, -(-h // s) * s - h), (0, -(-w // s) * s - w)) + ((0, 0),) * (x.ndim - 2)
+    x = np.pad(x, pad, mode=mode)  # type: ignore[call-overload]
+    if s == 1:
+        return x / 255.0
+    return np.asarray(Image.fromarray(x).reduce(s)) / 255.0
+
+
 def _snap_alpha(
     rgb: U8, alpha: U8, known: np.ndarray, r: int, ys: np.ndarray, xs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -82,14 +93,9 @@ def _snap_alpha(
     s = max(1, r // 8)
     r_low = max(1, round(r / s))
     hc, wc = -(-h // s), -(-w // s)
-    pad = ((0, hc * s - h), (0, wc * s - w))
 
     def reduce(x: np.ndarray, mode: str = "constant") -> np.ndarray:
-        """s x s block means of uint8 ``x`` (padded to whole blocks), float64 in 0..1."""
-        x = np.pad(x, pad + ((0, 0),) * (x.ndim - 2), mode=mode)  # type: ignore[call-overload]
-        if s == 1:
-            return x / 255.0
-        return np.asarray(Image.fromarray(x).reduce(s)) / 255.0  # Pillow's box reduction
+        return _block_means(x, s, mode=mode)
 
     wt = reduce(known.view(np.uint8) * np.uint8(255))
     wp = reduce(np.where(known, alpha, 0).astype(np.uint8))
@@ -180,14 +186,9 @@ def _fg_bg_alpha(
     s = max(1, r // 8)
     r_low = max(1, round(r / s))
     hc, wc = -(-h // s), -(-w // s)
-    pad = ((0, hc * s - h), (0, wc * s - w))
 
     def reduce(x: np.ndarray) -> np.ndarray:
-        """s x s block means of uint8 ``x`` (zero-padded to whole blocks), float in 0..1."""
-        x = np.pad(x, pad + ((0, 0),) * (x.ndim - 2))
-        if s == 1:
-            return x / 255.0
-        return np.asarray(Image.fromarray(x).reduce(s)) / 255.0
+        return _block_means(x, s)
 
     bg = known & (alpha <= 8)
     fg = known & (alpha >= 247)

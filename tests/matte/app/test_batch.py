@@ -128,14 +128,20 @@ def test_final_mask_during_a_stroke_waits_and_keeps_the_stroke():
     run(go())
 
 
+async def _two_previews():
+    """A batch of two images with their preview masks: (runner, batch, first, second)."""
+    r = GatedRunner({"u2netp": 0.2, "isnet-medium": 0.4})
+    b = Batch(CAT, r)
+    a, _ = b.add(_jpeg(seed=1), "a.jpg")
+    c, _ = b.add(_jpeg(seed=2), "c.jpg")
+    for it in (a, c):
+        await _release(r, asyncio.create_task(b.segment(it.id, "best", "preview")))
+    return r, b, a, c
+
+
 def test_final_mask_of_an_image_left_during_its_run_replays_its_edits_on_opening():
     async def go():
-        r = GatedRunner({"u2netp": 0.2, "isnet-medium": 0.4})
-        b = Batch(CAT, r)
-        a, _ = b.add(_jpeg(seed=1), "a.jpg")
-        c, _ = b.add(_jpeg(seed=2), "c.jpg")
-        for it in (a, c):
-            await _release(r, asyncio.create_task(b.segment(it.id, "best", "preview")))
+        r, b, a, c = await _two_previews()
         sess = b.activate(a.id)
         sess.stroke_begin(5, 5, mode="restore", radius=4)
         sess.stroke_end()
@@ -152,12 +158,7 @@ def test_final_mask_of_an_image_left_during_its_run_replays_its_edits_on_opening
 
 def test_pending_mask_goes_with_the_image_when_it_is_left():
     async def go():
-        r = GatedRunner({"u2netp": 0.2, "isnet-medium": 0.4})
-        b = Batch(CAT, r)
-        a, _ = b.add(_jpeg(seed=1), "a.jpg")
-        c, _ = b.add(_jpeg(seed=2), "c.jpg")
-        for it in (a, c):
-            await _release(r, asyncio.create_task(b.segment(it.id, "best", "preview")))
+        r, b, a, c = await _two_previews()
         sess = b.activate(a.id)
         sess.refine_preview("grow", radius=2)  # a slider is held
         await _release(r, asyncio.create_task(b.segment(a.id, "best", "final")))
