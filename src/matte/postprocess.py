@@ -211,13 +211,17 @@ def refine_alpha_steps(
     if slack is None:
         return (yield from refine_edges_steps(image, alpha, radius=r, eps=eps))
     d = max(1.0, slack * upscale)
-    # Further than d from the edge band the clamp's bounds are equal (the disk of radius d
-    # around such a pixel holds one value), so filtering a band of d instead of r gives the
-    # same result for less work.
-    out = yield from refine_edges_steps(image, alpha, radius=r, eps=eps, band=min(float(r), d))
-    np.maximum(out, grow_shrink(alpha, radius=-d), out=out)
+    lo = grow_shrink(alpha, radius=-d)
     yield
-    np.minimum(out, grow_shrink(alpha, radius=d), out=out)
+    hi = grow_shrink(alpha, radius=d)
+    # Where the disk of radius d around a pixel holds one value, the clamp's bounds are equal
+    # and decide the result alone: only the pixels with lo != hi are filtered (about half of
+    # the soft band of a 12 MP photo), and only within d of the edge band. Same result, less
+    # work.
+    out = yield from refine_edges_steps(image, alpha, radius=r, eps=eps, band=min(float(r), d),
+                                        where=lo != hi)
+    np.maximum(out, lo, out=out)
+    np.minimum(out, hi, out=out)
     return out
 
 

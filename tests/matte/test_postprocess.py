@@ -182,8 +182,9 @@ def test_refinement_adds_no_fade_at_the_frame():
 @given(st.integers(0, 10_000), st.integers(1, 48), st.integers(1, 48),
        st.floats(0.3, 6), st.floats(0.25, 6), st.floats(0.5, 6))
 def test_refine_alpha_narrow_band_is_exact(seed, h, w, upscale, radius, slack):
-    # refine_alpha filters only a band of `slack` (not `radius`) around the edge: the clamp
-    # would undo any change further out. Compare with the unrestricted filter, clamped.
+    # refine_alpha filters only a band of `slack` (not `radius`) around the edge, and in it
+    # only the pixels whose clamp bounds differ: the clamp would undo any other change.
+    # Compare with the unrestricted filter, clamped.
     rng = np.random.default_rng(seed)
     alpha = np.zeros((h, w), np.uint8)
     for _ in range(3):

@@ -713,6 +713,24 @@ def test_bilinear_at_matches_loop_reference(s):
         want = ((1 - fu) * (1 - fv) * low[i, j] + (1 - fu) * fv * low[i, j1]
                 + fu * (1 - fv) * low[i1, j] + fu * fv * low[i1, j1])
         np.testing.assert_allclose(got[n], want, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(R._bilinear_at(low[..., 1], ys, xs, s), got[:, 1])  # 2-D map
+    assert R._bilinear_at(low, ys[:0], xs[:0], s).shape == (0, 3)
+
+
+def test_refine_edges_where_limits_the_changed_pixels_only():
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (40, 50, 3)).astype(np.uint8)
+    alpha = np.zeros((40, 50), np.uint8)
+    alpha[10:30, 12:40] = 255
+    full = R.refine_edges(image, alpha, radius=4)
+    where = np.zeros_like(alpha, bool)
+    where[:, :25] = True
+    got = R.refine_edges(image, alpha, radius=4, where=where)
+    np.testing.assert_array_equal(got[where], full[where])  # the same values where evaluated
+    np.testing.assert_array_equal(got[~where], alpha[~where])
+    assert (full[~where] != alpha[~where]).any()  # the restriction did skip changes
+    with pytest.raises(ValueError, match="where"):
+        R.refine_edges(image, alpha, radius=4, where=where[:, :3])
 
 
 @FAST
