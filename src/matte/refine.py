@@ -1126,11 +1126,13 @@ def _bilinear_at(low: np.ndarray, ys: np.ndarray, xs: np.ndarray, s: int) -> np.
     low3 = low if low.ndim == 3 else low[:, :, None]
     first = int(xs.min())
     x0, x1, wx = axis(np.arange(first, int(xs.max()) + 1), low.shape[1])
-    rows = low3[:, x0] * (1 - wx) + low3[:, x1] * wx  # (h, columns, C)
+    r0 = int(y0.min())
+    band = low3[r0 : int(y1.max()) + 1]  # the coarse rows the pixels need
+    rows = band[:, x0] * (1 - wx) + band[:, x1] * wx  # (rows, columns, C)
     ci = xs - first
-    top = rows[y0, ci]
+    top = rows[y0 - r0, ci]
     top *= 1 - wy
-    bottom = rows[y1, ci]
+    bottom = rows[y1 - r0, ci]
     bottom *= wy
     top += bottom
     return top if low.ndim == 3 else top[:, 0]
