@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import zlib
@@ -15,6 +14,8 @@ from matte.app import autosave
 from matte.app.batch import Batch, BatchError, State
 from matte.app.settings import apply_settings, settings_record
 from matte.models import load_catalog
+
+from .test_batch import run
 
 CAT = load_catalog()
 
@@ -39,7 +40,7 @@ def _edited_batch() -> tuple[Batch, bytes]:
     b = Batch(CAT, DiscRunner())
     for seed in (1, 2):
         item, _ = b.add(_png(seed=seed), f"{seed}.png")
-        asyncio.run(b.segment(item.id, "u2netp"))
+        run(b.segment(item.id, "u2netp"))
     s = b.activate(1)
     for r, c in ((8, 8), (70, 90)):
         s.stroke_begin(r, c, mode="restore", radius=5)

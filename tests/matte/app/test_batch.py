@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -66,7 +67,10 @@ async def _release(runner: GatedRunner, task: asyncio.Task):
 
 
 def run(coro):
-    return asyncio.run(coro)
+    """Run a coroutine to its end on a fresh event loop, in its own thread (the browser tests'
+    Playwright keeps an event loop running in the main thread)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def test_add_decodes_once_and_refuses_bad_input():
