@@ -1,9 +1,11 @@
 """Browser glue: the only module of matte that imports ``js`` and ``pyodide``.
 
 It exposes a small API object to the page as ``window.mattePy`` and then fires the DOM event
-``matte:py-ready``. The page (``src/app.js``) owns the UI; this module owns the pixels: it
-decodes the file, prepares the tensor, awaits the JavaScript bridge (onnxruntime-web) for
-inference, turns the output into alpha, draws previews into canvases and encodes downloads.
+``matte:py-ready``. The page (``src/app.js``) owns the UI; the pure core owns the pixels and
+every image's state (:mod:`matte.app.batch`, :mod:`matte.app.autosave`, :mod:`matte.compose`);
+this module converts proxies and the ``{error, code}`` envelope, runs the model through the
+JavaScript bridge (onnxruntime-web, :class:`BridgeRunner`), draws views into canvases and hands
+downloads over.
 
 Bridge calls and copies (every crossing says whether it copies):
 
