@@ -673,8 +673,8 @@ def build_parser(catalog: Catalog | None = None) -> argparse.ArgumentParser:
         "--bg",
         metavar="BG",
         help="background: a colour ('#rrggbb', 'white', ...), an image file "
-        "(cover-fit), 'blur' or 'blur:PX'; default transparent "
-        "(white for JPEG)",
+        "(cover-fit), 'blur' (the page's strength: a sigma of the longer side / 200 px) or "
+        "'blur:PX'; default transparent (white for JPEG)",
     )
     rm.add_argument(
         "-f",
@@ -690,7 +690,8 @@ def build_parser(catalog: Catalog | None = None) -> argparse.ArgumentParser:
     rm.add_argument(
         "--mask-only",
         action="store_true",
-        help="write the 8-bit grey mask PNG (white = subject) instead",
+        help="write the full-size 8-bit grey mask PNG (white = subject) instead; it lines "
+        "up with the photo, so it does not take --crop",
     )
     rm.add_argument("--crop", action="store_true", help="crop to the subject")
     rm.add_argument(
