@@ -34,7 +34,9 @@ from matte import composite, export, refine
 from matte.geometry import Rect
 
 __all__ = [
+    "Layers",
     "Settings",
+    "background_layer",
     "blend",
     "blurred_background",
     "compose",
@@ -45,6 +47,7 @@ __all__ = [
     "flatten",
     "layers",
     "shadow_coverage",
+    "subject_crop",
 ]
 
 U8 = npt.NDArray[np.uint8]

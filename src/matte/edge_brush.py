@@ -94,12 +94,9 @@ def _snap_alpha(
     r_low = max(1, round(r / s))
     hc, wc = -(-h // s), -(-w // s)
 
-    def reduce(x: np.ndarray, mode: str = "constant") -> np.ndarray:
-        return _block_means(x, s, mode=mode)
-
-    wt = reduce(known.view(np.uint8) * np.uint8(255))
-    wp = reduce(np.where(known, alpha, 0).astype(np.uint8))
-    i_c = reduce(np.ascontiguousarray(rgb), "edge")
+    wt = _block_means(known.view(np.uint8) * np.uint8(255), s)
+    wp = _block_means(np.where(known, alpha, 0).astype(np.uint8), s)
+    i_c = _block_means(np.ascontiguousarray(rgb), s, mode="edge")
     pairs = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
     stack = np.empty((hc, wc, 14), np.float64)
     stack[..., 0] = wt
@@ -187,16 +184,13 @@ def _fg_bg_alpha(
     r_low = max(1, round(r / s))
     hc, wc = -(-h // s), -(-w // s)
 
-    def reduce(x: np.ndarray) -> np.ndarray:
-        return _block_means(x, s)
-
     bg = known & (alpha <= 8)
     fg = known & (alpha >= 247)
     stack = np.empty((hc, wc, 8), np.float64)
-    stack[..., 0] = reduce(bg.view(np.uint8) * np.uint8(255))
-    stack[..., 1:4] = reduce(np.where(bg[..., None], rgb, 0).astype(np.uint8))
-    stack[..., 4] = reduce(fg.view(np.uint8) * np.uint8(255))
-    stack[..., 5:8] = reduce(np.where(fg[..., None], rgb, 0).astype(np.uint8))
+    stack[..., 0] = _block_means(bg.view(np.uint8) * np.uint8(255), s)
+    stack[..., 1:4] = _block_means(np.where(bg[..., None], rgb, 0).astype(np.uint8), s)
+    stack[..., 4] = _block_means(fg.view(np.uint8) * np.uint8(255), s)
+    stack[..., 5:8] = _block_means(np.where(fg[..., None], rgb, 0).astype(np.uint8), s)
     sums = _box_sums(stack, r_low)
     enough = 0.02 * (2 * r_low + 1) ** 2
     nb, nf = sums[..., 0], sums[..., 4]
